@@ -1,0 +1,184 @@
+"""Teardown of one project, verified by label; owner records; the sweep of dead runs' projects."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from docker import DockerClient
+
+from harness import engine
+from harness.compose import Compose
+from harness.config import Config
+from harness.errors import HarnessError
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanupReport:
+    """What the teardown did and what, if anything, it left."""
+
+    project: str
+    down_returncode: int | None
+    leftovers: engine.Resources
+    seconds: float
+    forced: bool
+    error: str = ""
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing with the project's label remains."""
+        return self.leftovers.empty and not self.error
+
+
+def teardown(compose: Compose, client_factory: Callable[[], DockerClient], config: Config) -> CleanupReport:
+    """`down -v --remove-orphans`, then check the label; force-remove by exact label whatever stayed."""
+    started = time.monotonic()
+    down_code: int | None = None
+    error = ""
+    try:
+        down_code = compose.down(config.stop_timeout, config.down_timeout).returncode
+    except HarnessError as exc:
+        error = exc.message
+    forced = False
+    try:
+        client = client_factory()
+        left = engine.project_resources(client, compose.project)
+        if not left.empty:
+            # `down` exits 0 even when it leaves a network "still in use": its code proves nothing.
+            forced = True
+            engine.remove_project_resources(client, compose.project)
+            left = engine.project_resources(client, compose.project)
+        error = ""
+    except HarnessError as exc:
+        left = engine.Resources(containers=("<unknown: engine not reachable>",))
+        error = error or exc.message
+    return CleanupReport(compose.project, down_code, left, time.monotonic() - started, forced, error)
+
+
+# --- Owner records: who started a project, so a sweep can tell live runs from dead ones.
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (clock ticks since boot), or None when it is gone.
+
+    Together with the pid it names one process for good: pids are reused, start times are not.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 2 (comm) may contain spaces and parentheses: split after its closing one.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[19]
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnerRecord:
+    """The process that owns a project, written before the project's first resource exists."""
+
+    project: str
+    pid: int
+    pid_start: str | None
+    host: str
+    created: float
+    files: tuple[str, ...]
+    env: dict[str, str]
+
+    def is_alive(self) -> bool:
+        """True while the owning process still runs (records from other hosts count as alive)."""
+        if self.host != socket.gethostname():
+            return True
+        return self.pid_start is not None and process_start_time(self.pid) == self.pid_start
+
+
+def owners_dir(config: Config) -> Path:
+    """Where owner records live: beside the port locks, shared by every checkout on the machine."""
+    return config.lock_dir / "owners"
+
+
+def write_owner(config: Config, compose: Compose, env: dict[str, str]) -> Path:
+    """Record this process as the owner of `compose.project`."""
+    pid = os.getpid()
+    record = OwnerRecord(
+        compose.project, pid, process_start_time(pid), socket.gethostname(), time.time(),
+        tuple(str(f) for f in compose.files), env,
+    )
+    path = owners_dir(config) / f"{compose.project}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dataclasses.asdict(record)), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_owner(config: Config, project: str) -> OwnerRecord | None:
+    """The owner record of `project`, or None."""
+    path = owners_dir(config) / f"{project}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["files"] = tuple(data["files"])
+        return OwnerRecord(**data)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def remove_owner(config: Config, project: str) -> None:
+    """Forget the owner record once the project is gone."""
+    (owners_dir(config) / f"{project}.json").unlink(missing_ok=True)
+
+
+def compose_for_record(project: str, record: OwnerRecord | None) -> Compose:
+    """A Compose handle able to run `down` for a project we may know only by name."""
+    if record is None:
+        # Compose rebuilds a project from its labels when given only -p.
+        return Compose(project, ())
+    return Compose(project, tuple(Path(f) for f in record.files), record.env)
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepEntry:
+    """One project the sweep looked at and what it decided."""
+
+    project: str
+    action: str  # "removed", "would remove", "kept"
+    reason: str
+
+
+def sweep(
+    config: Config,
+    client: DockerClient,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    log: Callable[[str], None] = print,
+) -> list[SweepEntry]:
+    """Remove this prefix's projects whose owner is gone, or that have no owner and are too old."""
+    now = now or datetime.now(timezone.utc)
+    entries: list[SweepEntry] = []
+    for info in engine.list_projects(client, config.project_prefix):
+        record = read_owner(config, info.name)
+        age = (now - info.created).total_seconds() if info.created else None
+        if record is not None and record.is_alive():
+            entries.append(SweepEntry(info.name, "kept", f"owner pid {record.pid} is alive"))
+            continue
+        if record is None and (age is None or age < config.reap_max_age):
+            age_text = "unknown" if age is None else f"{age:.0f} s"
+            entries.append(SweepEntry(info.name, "kept", f"no owner record, age {age_text} < {config.reap_max_age:.0f} s"))
+            continue
+        reason = f"owner pid {record.pid} is gone" if record else f"no owner record and {age:.0f} s old"
+        if dry_run:
+            entries.append(SweepEntry(info.name, "would remove", reason))
+            continue
+        report = teardown(compose_for_record(info.name, record), lambda: client, config)
+        if report.clean:
+            remove_owner(config, info.name)
+        entries.append(SweepEntry(info.name, "removed" if report.clean else "failed", reason))
+    for entry in entries:
+        log(f"reap: {entry.action}: {entry.project} ({entry.reason})")
+    return entries

@@ -1,0 +1,91 @@
+"""Command line: `python -m harness run MODULE`, `reap`, `modules`, `standin`, `validate`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from harness.config import Config, load_config
+from harness.errors import ExitCode, HarnessError
+
+
+def run_command(config: Config, module: str) -> int:
+    """The guarded run, as both `nox -s tests(...)` and `python -m harness run` call it."""
+    from harness.run import run_module
+
+    return run_module(config, module).exit_code
+
+
+def reap_command(config: Config, dry_run: bool) -> int:
+    """Remove this prefix's projects whose owner is gone (or list them with --dry-run)."""
+    from harness.cleanup import sweep
+    from harness.engine import connect
+
+    entries = sweep(config, connect(config.command_timeout), dry_run=dry_run)
+    if not entries:
+        print(f"reap: no project starting with {config.project_prefix} on the engine")
+    return ExitCode.ENVIRONMENT if any(e.action == "failed" for e in entries) else ExitCode.PASSED
+
+
+def modules_command(config: Config, as_json: bool) -> int:
+    """List the installable modules in the addons path (JSON for CI matrices)."""
+    from harness.modules import discover_modules
+
+    names = discover_modules(config.addons_path)
+    print(json.dumps(names) if as_json else "\n".join(names))
+    return ExitCode.PASSED
+
+
+def standin_command(config: Config) -> int:
+    """Build the stand-in images, or reuse them when their inputs did not change."""
+    from harness.images import ensure_standin_images
+
+    images = ensure_standin_images(config.root)
+    print(f"stand-in images: {images.odoo}, {images.db}")
+    return ExitCode.PASSED
+
+
+def validate_command(config: Config, names: list[str], phase: str) -> int:
+    """Run validation demonstrations and write their proof under validation/."""
+    from harness.validate import run_validations
+
+    return run_validations(config, names, interrupt_phase=phase)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the README's usage section)."""
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one module's tests in an isolated environment")
+    run.add_argument("module")
+    reap = sub.add_parser("reap", help="remove environments whose run died")
+    reap.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    mods = sub.add_parser("modules", help="list the modules in the addons path")
+    mods.add_argument("--json", action="store_true")
+    sub.add_parser("standin", help="build or reuse the stand-in Odoo/PostgreSQL images")
+    val = sub.add_parser("validate", help="run validation demonstrations")
+    val.add_argument("names", nargs="*", help="success failure interrupt port_exhaustion healthcheck_timeout")
+    val.add_argument("--phase", default="tests", choices=["up", "readiness", "tests"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, dispatch, and map every HarnessError to its documented exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config()
+        if args.command == "run":
+            return run_command(config, args.module)
+        if args.command == "reap":
+            return reap_command(config, args.dry_run)
+        if args.command == "modules":
+            return modules_command(config, args.json)
+        if args.command == "standin":
+            return standin_command(config)
+        return validate_command(config, args.names, args.phase)
+    except HarnessError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return int(ExitCode.SIGINT)

@@ -1,0 +1,63 @@
+"""`docker compose` CLI calls for one project: argument lists only, each with a timeout."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from harness import proc
+
+# What `up` prints when the host port was taken between our probe and Docker's bind.
+PORT_CLASH_MARKERS = ("port is already allocated", "address already in use")
+
+
+def is_port_clash(output: str) -> bool:
+    """True when a failed `up` lost its host port to someone else."""
+    lowered = output.lower()
+    return any(marker in lowered for marker in PORT_CLASH_MARKERS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Compose:
+    """One Compose project: its name, its files (applied in order) and the environment it sees."""
+
+    project: str
+    files: tuple[Path, ...]
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def argv(self, *args: str) -> list[str]:
+        """`docker compose -p NAME -f F1 -f F2 ... ARGS`."""
+        files = [part for path in self.files for part in ("-f", str(path))]
+        return ["docker", "compose", "-p", self.project, *files, *args]
+
+    def environment(self) -> dict[str, str]:
+        """The caller's environment plus this project's variables (ODOO_PORT, addons path, ...)."""
+        return {**os.environ, **self.env}
+
+    def run(self, *args: str, timeout: float) -> proc.Result:
+        """Run one compose subcommand to completion."""
+        return proc.run(self.argv(*args), timeout=timeout, env=self.environment())
+
+    def up(self, timeout: float) -> proc.Result:
+        """`up -d`: create and start the services (no waiting for health: readiness does that)."""
+        return self.run("up", "-d", "--no-color", timeout=timeout)
+
+    def down(self, stop_timeout: int, timeout: float) -> proc.Result:
+        """`down -v --remove-orphans -t N`: remove containers, networks and volumes of the project."""
+        return self.run("down", "-v", "--remove-orphans", "-t", str(stop_timeout), timeout=timeout)
+
+    def services(self, timeout: float) -> list[str]:
+        """The service names the files define."""
+        result = self.run("config", "--services", timeout=timeout)
+        return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result.ok else []
+
+    def logs(self, service: str, timeout: float) -> str:
+        """One service's log (both streams), with timestamps."""
+        result = self.run("logs", "--no-color", "--timestamps", service, timeout=timeout)
+        return result.stdout + result.stderr
+
+    def exec_argv(self, service: str, command: Sequence[str]) -> list[str]:
+        """`exec -T SERVICE COMMAND...`: no TTY, stdin from /dev/null (the runner gives DEVNULL)."""
+        return self.argv("exec", "-T", service, *command)

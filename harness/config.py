@@ -1,0 +1,165 @@
+"""Configuration: `[tool.harness]` in pyproject.toml, each key overridable by `HARNESS_<KEY>`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ENV_PREFIX = "HARNESS_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything the harness can be told; defaults are the documented ones."""
+
+    root: Path
+    prefix: str = "hub"
+    addons_path: Path = Path("addons")
+    compose_files: tuple[Path, ...] = (Path("docker-compose.agent.yml"),)
+    port_range: tuple[int, int] = (8090, 8100)
+    publish_host: str = "127.0.0.1"
+    ready_timeout: float = 300.0
+    ready_poll_interval: float = 0.25
+    progress_interval: float = 2.0
+    test_timeout: float = 1800.0
+    up_timeout: float = 600.0
+    up_attempts: int = 3
+    down_timeout: float = 120.0
+    stop_timeout: int = 3
+    command_timeout: float = 60.0
+    odoo_service: str = "odoo"
+    db_service: str = "db"
+    odoo_executable: str = "odoo"
+    odoo_config: str = "/etc/odoo/odoo.conf"
+    db_name: str = "harness_test"
+    db_host: str = "db"
+    db_port: int = 5432
+    db_user: str = "odoo"
+    db_password: str = "odoo"
+    test_http_port: int = 8071
+    log_file: Path = Path("proof_of_execution_tests.log")
+    artefacts_dir: Path = Path("artefacts")
+    lock_dir: Path = Path(tempfile.gettempdir()) / "hub-harness"
+    reap_max_age: float = 6 * 3600.0
+    validation_dir: Path = Path("validation")
+    validation_module: str = "traction"
+
+    @property
+    def ports(self) -> range:
+        """The host ports the harness may publish Odoo on, inclusive."""
+        return range(self.port_range[0], self.port_range[1] + 1)
+
+    @property
+    def port_range_text(self) -> str:
+        """The range as the user wrote it, e.g. `8090-8100`."""
+        return f"{self.port_range[0]}-{self.port_range[1]}"
+
+    @property
+    def project_prefix(self) -> str:
+        """What every compose project of this configuration starts with."""
+        return f"{self.prefix}-agent-test-"
+
+    def with_overrides(self, **changes: Any) -> Config:
+        """A copy with some fields replaced (paths made absolute as in load)."""
+        return _absolutise(dataclasses.replace(self, **changes))
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """Parse `8090-8100` (or a single port) into an inclusive pair."""
+    first, sep, last = text.strip().partition("-")
+    try:
+        low = int(first)
+        high = int(last) if sep else low
+    except ValueError:
+        raise UsageError(f"port range {text!r} is not of the form LOW-HIGH, e.g. 8090-8100") from None
+    if not (1 <= low <= high <= 65535):
+        raise UsageError(f"port range {text!r} must satisfy 1 <= LOW <= HIGH <= 65535")
+    return low, high
+
+
+def _convert(name: str, raw: Any, default: Any) -> Any:
+    """Turn a TOML value or an environment string into the type of `default`."""
+    try:
+        if name == "port_range":
+            return parse_port_range(raw) if isinstance(raw, str) else tuple(int(p) for p in raw)
+        if name == "compose_files":
+            items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
+            return tuple(Path(item) for item in items if item)
+        if isinstance(default, bool):
+            return raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, Path):
+            return Path(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise UsageError(f"configuration key {name!r}: cannot read {raw!r} as {type(default).__name__}") from None
+
+
+def _absolutise(config: Config) -> Config:
+    """Resolve every relative path against the configuration's root."""
+
+    def resolve(path: Path) -> Path:
+        return path if path.is_absolute() else config.root / path
+
+    return dataclasses.replace(
+        config,
+        addons_path=resolve(config.addons_path),
+        compose_files=tuple(resolve(p) for p in config.compose_files),
+        log_file=resolve(config.log_file),
+        artefacts_dir=resolve(config.artefacts_dir),
+        lock_dir=resolve(config.lock_dir),
+        validation_dir=resolve(config.validation_dir),
+    )
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` whose pyproject.toml has `[tool.harness]`."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and "[tool.harness]" in candidate.read_text(encoding="utf-8"):
+            return folder
+    raise UsageError(f"no pyproject.toml with a [tool.harness] table at or above {here}")
+
+
+def load_config(root: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read `[tool.harness]` under `root`, then apply `HARNESS_*` environment overrides."""
+    env = os.environ if env is None else env
+    root = Path(env["HARNESS_ROOT"]) if root is None and "HARNESS_ROOT" in env else root
+    root = find_root(root)
+    table = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("tool", {}).get("harness", {})
+    fields = {f.name: f for f in dataclasses.fields(Config) if f.name != "root"}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise UsageError(f"unknown key(s) in [tool.harness]: {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        default = field.default
+        raw = env.get(ENV_PREFIX + name.upper(), table.get(name))
+        if raw is not None:
+            values[name] = _convert(name, raw, default)
+    return _absolutise(Config(root=root, **values))
+
+
+def environment_keys() -> list[tuple[str, str, Any]]:
+    """(key, environment variable, default) for every setting: the README's table."""
+    return [
+        (f.name, ENV_PREFIX + f.name.upper(), f.default)
+        for f in dataclasses.fields(Config)
+        if f.name != "root"
+    ]

@@ -1,0 +1,47 @@
+"""Names: Odoo technical module names and unique Compose project names."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from harness.errors import UsageError
+
+# Odoo technical names: what `-i` and the addons folder use. Anything else
+# (paths, dots, shell characters) is refused before it reaches a command line.
+MODULE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# What `docker compose -p` accepts; it rejects rather than normalises.
+COMPOSE_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+MAX_MODULE_NAME = 64
+
+
+def validate_module_name(name: str) -> str:
+    """Return `name` if it is a valid Odoo technical name, else raise UsageError."""
+    if not MODULE_NAME.fullmatch(name) or len(name) > MAX_MODULE_NAME:
+        raise UsageError(
+            f"invalid module name {name!r}: an Odoo technical name is lowercase letters, digits and "
+            f"underscores, starting with a letter (at most {MAX_MODULE_NAME} characters)"
+        )
+    return name
+
+
+def sanitise(text: str) -> str:
+    """Make `text` acceptable inside a Compose project name (lowercase, [a-z0-9_-])."""
+    cleaned = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")
+    return cleaned or "x"
+
+
+def project_name(prefix: str, module: str, *, now: float | None = None, token: str | None = None) -> str:
+    """`{prefix}-agent-test-{module}-{timestamp}-{random}`: unique even for runs in the same second."""
+    timestamp = int(time.time() if now is None else now)
+    token = secrets.token_hex(3) if token is None else token
+    name = f"{sanitise(prefix)}-agent-test-{sanitise(module)}-{timestamp}-{sanitise(token)}"
+    if not COMPOSE_PROJECT.fullmatch(name):  # pragma: no cover - sanitise guarantees it
+        raise UsageError(f"cannot build a valid compose project name from {prefix!r} and {module!r}")
+    return name
+
+
+def is_project_of(prefix: str, name: str) -> bool:
+    """True when `name` is a project this prefix's harness created."""
+    return name.startswith(f"{sanitise(prefix)}-agent-test-")

@@ -1,0 +1,113 @@
+"""A detached watchdog that tears a project down when its run dies without cleaning up.
+
+The run keeps the write end of a pipe; the watchdog, in its own session,
+blocks on the read end. The kernel closes the write end however the run
+ends, SIGKILL and the OOM killer included, so the watchdog wakes at once:
+it reads `done` after a normal cleanup and EOF otherwise. No polling, no
+extra image (testcontainers needs its Ryuk container for the same job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.compose import Compose
+
+DONE = b"done\n"
+
+
+@dataclasses.dataclass
+class Watchdog:
+    """The run's side of the watchdog: the pipe's write end and the child process."""
+
+    process: subprocess.Popen[bytes]
+    write_fd: int | None
+
+    def disarm(self) -> None:
+        """Tell the watchdog the run cleaned up after itself, so it exits without acting."""
+        if self.write_fd is None:
+            return
+        try:
+            os.write(self.write_fd, DONE)
+        except OSError:
+            pass
+        os.close(self.write_fd)
+        self.write_fd = None
+
+
+def start(compose: Compose, root: Path, log_path: Path) -> Watchdog:
+    """Start the watchdog for `compose.project`; it outlives this process's group and session."""
+    read_fd, write_fd = os.pipe()  # both non-inheritable: only the watchdog gets read_fd
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "harness.watchdog", "--fd", str(read_fd), "--project", compose.project]
+    for path in compose.files:
+        argv += ["--file", str(path)]
+    env = compose.environment()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            argv,
+            pass_fds=(read_fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=root,
+            env=env,
+        )
+    os.close(read_fd)
+    return Watchdog(process, write_fd)
+
+
+def _wait_for_owner(fd: int) -> bool:
+    """Block until the run disarms us (True) or dies (False)."""
+    received = b""
+    while True:
+        chunk = os.read(fd, 64)
+        if not chunk:
+            return received.endswith(DONE)
+        received += chunk
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the detached process."""
+    parser = argparse.ArgumentParser(prog="python -m harness.watchdog")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--file", action="append", default=[])
+    args = parser.parse_args(argv)
+    # Ignore the signals a dying terminal or process group sends: this process exists to outlive them.
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    if _wait_for_owner(args.fd):
+        return 0
+    from harness.cleanup import teardown
+    from harness.config import load_config
+    from harness.engine import connect
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(f"{stamp} watchdog: the run owning {args.project} died before cleaning up; tearing down", flush=True)
+    config = load_config()
+    compose = Compose(args.project, tuple(Path(f) for f in args.file), {})
+    report = teardown(compose, lambda: connect(config.command_timeout), config)
+    if report.clean:
+        from harness.cleanup import remove_owner
+
+        remove_owner(config, args.project)
+    print(
+        f"watchdog: teardown of {args.project} took {report.seconds:.1f} s; "
+        f"left: {report.leftovers.describe()}{'; ' + report.error if report.error else ''}",
+        flush=True,
+    )
+    return 0 if report.clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

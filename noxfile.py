@@ -1,0 +1,153 @@
+# /// script
+# dependencies = ["nox", "docker>=7.1", "requests"]
+# ///
+"""nox sessions: thin wiring from the command line to the `harness` package.
+
+    nox -s "tests(module='traction')"   one module's tests, isolated, always cleaned up
+    nox -s unit                          the harness's unit tests (no Docker, seconds)
+    nox -s integration                   the harness's integration tests (real engine)
+    nox -s validate                      every validation demonstration, proof under validation/
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from harness.config import load_config  # noqa: E402
+from harness.errors import ExitCode, HarnessError  # noqa: E402
+from harness.modules import discover_modules  # noqa: E402
+
+nox.options.sessions = ["unit"]
+nox.options.reuse_existing_virtualenvs = True
+
+CONFIG = load_config(ROOT)
+MODULES = discover_modules(CONFIG.addons_path) or ["<none found>"]
+
+
+def finish(code: int) -> None:
+    """End the session with the harness's exit code.
+
+    nox maps session.error() to 1 and KeyboardInterrupt to 130; SystemExit is
+    the one way 2, 3, 143 and 129 reach the shell unchanged (nox catches only
+    Exception).
+    """
+    if code != ExitCode.PASSED:
+        raise SystemExit(code)
+
+
+def call(function, *args, **kwargs) -> None:  # noqa: ANN001 - any harness entry point returning an exit code
+    """Run a harness entry point in nox's own process and finish with its exit code."""
+    try:
+        code = function(*args, **kwargs)
+    except HarnessError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        code = exc.exit_code
+    finish(int(code))
+
+
+@nox.session(python=False)
+@nox.parametrize("module", MODULES)
+def tests(session: nox.Session, module: str) -> None:
+    """Run one module's tests in its own Compose project (in nox's process: nox's kill timers never apply)."""
+    from harness.cli import run_command
+
+    call(run_command, load_config(ROOT), module)
+
+
+@nox.session(python=False)
+def modules(session: nox.Session) -> None:
+    """Print the modules of the addons path as JSON (the CI matrix)."""
+    from harness.cli import modules_command
+
+    call(modules_command, load_config(ROOT), True)
+
+
+@nox.session(python=False)
+def standin(session: nox.Session) -> None:
+    """Build the stand-in images, or reuse them when their inputs did not change."""
+    from harness.cli import standin_command
+
+    call(standin_command, load_config(ROOT))
+
+
+@nox.session(python=False)
+def reap(session: nox.Session) -> None:
+    """Remove environments whose run died (`nox -s reap -- --dry-run` only lists them)."""
+    from harness.cli import reap_command
+
+    call(reap_command, load_config(ROOT), "--dry-run" in session.posargs)
+
+
+def _pytest(session: nox.Session, *args: str) -> None:
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *args, *session.posargs)
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """Unit tests: pure logic, no Docker."""
+    _pytest(session, "-m", "not integration", "tests/unit")
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Integration tests against the real Docker engine and `docker compose` (stand-in images)."""
+    _pytest(session, "-m", "integration", "tests/integration")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff for the harness and tests, pylint-odoo for the modules, actionlint for the workflow."""
+    session.install("ruff", "pylint-odoo")
+    session.run("ruff", "check", "harness", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "harness", "tests", "noxfile.py")
+    session.run("pylint", "--rcfile=.pylintrc-odoo", str(CONFIG.addons_path))
+
+
+def _validate(names: list[str], session: nox.Session) -> None:
+    from harness.cli import validate_command
+
+    phase = next((arg.split("=", 1)[1] for arg in session.posargs if arg.startswith("--phase=")), "tests")
+    call(validate_command, load_config(ROOT), names, phase)
+
+
+@nox.session(python=False)
+def validate(session: nox.Session) -> None:
+    """Every demonstration, then validation/PROOF.md."""
+    _validate([], session)
+
+
+@nox.session(python=False)
+def validate_success(session: nox.Session) -> None:
+    """A normal run of the configured module: exit 0, passing summary, nothing left."""
+    _validate(["success"], session)
+
+
+@nox.session(python=False)
+def validate_failure(session: nox.Session) -> None:
+    """A failing test injected into a temporary copy of the module: non-zero, FAIL line, source unchanged."""
+    _validate(["failure"], session)
+
+
+@nox.session(python=False)
+def validate_interrupt(session: nox.Session) -> None:
+    """SIGINT once the run reports a phase (`-- --phase=up|readiness|tests`): exit 130, nothing left."""
+    _validate(["interrupt"], session)
+
+
+@nox.session(python=False)
+def validate_port_exhaustion(session: nox.Session) -> None:
+    """Every port of the range held: exit 3 with the port message, no container created."""
+    _validate(["port_exhaustion"], session)
+
+
+@nox.session(python=False)
+def validate_healthcheck_timeout(session: nox.Session) -> None:
+    """Odoo never ready, short timeout: exit 3, service logs saved, nothing left."""
+    _validate(["healthcheck_timeout"], session)
