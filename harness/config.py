@@ -55,6 +55,9 @@ class Config:
     reap_max_age: float = 6 * 3600.0
     validation_dir: Path = Path("validation")
     validation_module: str = "traction"
+    # The interrupt demonstration's module when it stops a run during its tests: one
+    # whose tests last long enough to be interrupted (empty: validation_module).
+    validation_interrupt_module: str = ""
 
     @property
     def ports(self) -> range:

@@ -1,0 +1,2 @@
+from . import traction_group
+from . import traction_issue
