@@ -14,6 +14,9 @@ from harness.errors import EnvironmentProblem
 
 # How long a child gets between SIGTERM and SIGKILL when we stop it.
 TERMINATE_GRACE = 5.0
+# Called with the pid of every child started here: the watchdog must know them,
+# because children in their own session outlive a SIGKILLed harness.
+SPAWN_LISTENERS: list[Callable[[int], None]] = []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +53,7 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str] | None, **kwargs: object)
     try:
         # Own session: a Ctrl+C at the terminal reaches only the harness, which
         # decides what its children do (the cleanup's `down` must not be hit).
-        return subprocess.Popen(
+        child = subprocess.Popen(
             list(argv),
             env=None if env is None else dict(env),
             stdin=subprocess.DEVNULL,
@@ -61,6 +64,9 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str] | None, **kwargs: object)
         )
     except FileNotFoundError:
         raise EnvironmentProblem(f"{argv[0]!r} not found on PATH; run `bash scripts/provision-engine.sh`") from None
+    for listener in SPAWN_LISTENERS:
+        listener(child.pid)
+    return child
 
 
 def stop(proc: subprocess.Popen[str], grace: float = TERMINATE_GRACE) -> None:

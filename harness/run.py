@@ -80,6 +80,7 @@ class RunResult:
     log_file: Path | None = None
     cleanup: CleanupReport | None = None
     started_at: str = ""
+    phase_times: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for result.json."""
@@ -130,14 +131,20 @@ class GuardedRun:
         self.test_seconds = 0.0
         self.timed_out = False
         self.odoo_exit: int | None = None
+        self.phase_times: dict[str, float] = {}
 
     # --- phases
 
     def enter(self, phase: str, detail: str = "") -> None:
         """Record and announce a phase; readers follow `[harness] phase: NAME`."""
         self.phase = phase
+        self.phase_times[phase] = time.time()
         self.log.harness(f"{PHASE_MARK} {phase}{' (' + detail + ')' if detail else ''}")
         write_json(self.artefacts / "state.json", {"phase": phase, "project": self.project, "module": self.module})
+        pause_phase, _, seconds = self.config.fault_pause.partition(":")
+        if pause_phase == phase:
+            self.log.harness(f"fault injection: pausing {seconds} s in phase {phase}")
+            time.sleep(float(seconds or 0))
 
     def connect(self) -> Any:
         """The engine client, created once."""
@@ -178,6 +185,7 @@ class GuardedRun:
                 # Armed before the first resource exists: from here on a dead run is torn down for us.
                 write_owner(self.config, self.compose, env)
                 self.watchdog = watchdog.start(self.compose, self.config.root, self.artefacts / "watchdog.log")
+                proc.SPAWN_LISTENERS.append(self.watchdog.track)
             self.enter("up", f"attempt {attempt}, port {port}")
             result = self.compose.up(self.config.up_timeout)
             for text in result.output.splitlines():
@@ -277,6 +285,8 @@ class GuardedRun:
             f"cleanup of {self.project} took {report.seconds:.1f} s; "
             + ("nothing left" if report.clean else f"LEFT BEHIND: {report.leftovers.describe()} {report.error}")
         )
+        if self.watchdog is not None and self.watchdog.track in proc.SPAWN_LISTENERS:
+            proc.SPAWN_LISTENERS.remove(self.watchdog.track)
         if report.clean:
             remove_owner(self.config, self.project)
             if self.watchdog is not None:
@@ -310,14 +320,14 @@ def run_module(
             run.wait_ready()
             run.run_tests()
             exit_code, message, summary, reasons = run.judge()
+            run.save_service_logs()
         except Interrupted as exc:
             exit_code = exc.exit_code
             message = f"interrupted by {signal.Signals(exc.signum).name} during phase {run.phase}"
         except HarnessError as exc:
             exit_code, message = exc.exit_code, exc.message
             run.log.harness(f"ERROR: {exc.message}")
-            if run.phase in {"up", "readiness"}:
-                run.save_service_logs()
+            run.save_service_logs()
         except Exception as exc:  # a bug of ours: still clean up, and say so
             exit_code, message = ExitCode.ENVIRONMENT, f"internal error: {exc!r}"
             run.log.harness(f"ERROR: {message}")
@@ -339,7 +349,7 @@ def run_module(
             port=None if run.compose is None else int(run.compose.env["ODOO_PORT"]), summary=summary,
             reasons=reasons, signal=signal.Signals(guard.received[0]).name if guard.received else None,
             seconds=round(time.monotonic() - run.started, 2), artefacts=run.artefacts, log_file=config.log_file,
-            cleanup=report, started_at=run.started_at,
+            cleanup=report, started_at=run.started_at, phase_times=run.phase_times,
         )
         for reason in reasons:
             run.log.harness(f"rule failed: {reason}")

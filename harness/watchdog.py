@@ -30,14 +30,23 @@ class Watchdog:
     process: subprocess.Popen[bytes]
     write_fd: int | None
 
+    def track(self, pid: int) -> None:
+        """Tell the watchdog about a child of the run (stopped first if the run dies)."""
+        self._send(f"pid {pid}\n".encode())
+
+    def _send(self, message: bytes) -> None:
+        if self.write_fd is None:
+            return
+        try:
+            os.write(self.write_fd, message)
+        except OSError:
+            pass
+
     def disarm(self) -> None:
         """Tell the watchdog the run cleaned up after itself, so it exits without acting."""
         if self.write_fd is None:
             return
-        try:
-            os.write(self.write_fd, DONE)
-        except OSError:
-            pass
+        self._send(DONE)
         os.close(self.write_fd)
         self.write_fd = None
 
@@ -66,14 +75,26 @@ def start(compose: Compose, root: Path, log_path: Path) -> Watchdog:
     return Watchdog(process, write_fd)
 
 
-def _wait_for_owner(fd: int) -> bool:
-    """Block until the run disarms us (True) or dies (False)."""
+def _wait_for_owner(fd: int) -> tuple[bool, list[int]]:
+    """Block until the run disarms us (True) or dies (False); also return the children it reported."""
     received = b""
     while True:
-        chunk = os.read(fd, 64)
+        chunk = os.read(fd, 4096)
         if not chunk:
-            return received.endswith(DONE)
+            lines = received.decode(errors="replace").splitlines()
+            pids = [int(line.split()[1]) for line in lines if line.startswith("pid ") and line.split()[1].isdigit()]
+            return received.endswith(DONE), pids
         received += chunk
+
+
+def _stop_orphans(pids: list[int]) -> None:
+    """Kill the dead run's children (each leads its own process group): a `compose up` still
+    creating containers would otherwise race the teardown."""
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     # Ignore the signals a dying terminal or process group sends: this process exists to outlive them.
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
-    if _wait_for_owner(args.fd):
+    done, pids = _wait_for_owner(args.fd)
+    if done:
         return 0
+    _stop_orphans(pids)
     from harness.cleanup import teardown
     from harness.config import load_config
     from harness.engine import connect

@@ -1,0 +1,185 @@
+"""A JUnit XML report of one module's run, for CI systems to display.
+
+A run that failed before Odoo could count any test (the module did not install, was not found,
+or had no tests) would otherwise be an empty, green suite: it gets one synthetic failing test
+case carrying the verdict's reasons instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from harness.odoo import LogAnalysis, TestOutcome, TestRef, Verdict, judge, line_message, redact_text
+
+# Names of the synthetic test case (its classname is the module), by what went wrong.
+INSTALL_CASE = "module-install"  # Odoo never counted tests, or the module set is broken
+NO_TESTS_CASE = "module-tests"  # Odoo counted, but none of the module's tests ran
+RUN_CASE = "test-run"  # anything else no test case shows: exit code, timeout, uncounted errors
+
+# Characters XML 1.0 cannot carry even escaped (C0 controls except tab/newline/CR, surrogates,
+# U+FFFE/U+FFFF); ANSI colour sequences go first so no stray "[1;31m" is left behind.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Case:
+    """One <testcase> before it is written."""
+
+    classname: str
+    name: str
+    outcomes: tuple[TestOutcome, ...] = ()
+    synthetic_reasons: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """`failure`, `error`, `skipped` or `passed`; the first problem decides the element."""
+        if self.synthetic_reasons:
+            return "failure"
+        for kind in ("failure", "error", "skipped"):
+            if any(o.kind == kind for o in self.outcomes):
+                return kind
+        return "passed"
+
+
+def write_junit(
+    path: Path,
+    module: str,
+    analysis: LogAnalysis,
+    seconds: float,
+    *,
+    verdict: Verdict | None = None,
+    secrets: Iterable[str] = (),
+) -> None:
+    """Write `path` as JUnit XML: one test case per test the module started, and its outcome.
+
+    Without a verdict, the log alone decides (as `judge` with exit code 0 would).
+    """
+    secrets = [s for s in secrets if s]
+    verdict = verdict if verdict is not None else judge(0, analysis, module)
+    cases = _cases(module, analysis, verdict)
+
+    def clean(text: str) -> str:
+        return redact_text(_XML_INVALID.sub("", _ANSI_ESCAPE.sub("", text)), secrets)
+
+    statuses = [case.status for case in cases]
+    counts = {status: statuses.count(status) for status in ("failure", "error", "skipped")}
+    totals = {
+        "tests": str(len(cases)),
+        "failures": str(counts["failure"]),
+        "errors": str(counts["error"]),
+        "skipped": str(counts["skipped"]),
+        "time": f"{seconds:.3f}",
+    }
+    root = ET.Element("testsuites", {"name": clean(module), **totals})
+    suite = ET.SubElement(root, "testsuite", {"name": clean(module), **totals})
+    if analysis.first_timestamp is not None:
+        suite.set("timestamp", analysis.first_timestamp.replace(tzinfo=None).isoformat(timespec="seconds"))
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("verdict", "passed" if verdict.passed else "failed"),
+        ("odoo.tests.result", line_message(analysis.result_line) if analysis.result_line else "absent"),
+        (
+            "odoo.tests.stats",
+            "absent" if analysis.module_stats_tests is None else str(analysis.module_stats_tests),
+        ),
+    ):
+        ET.SubElement(properties, "property", {"name": name, "value": clean(value)})
+    for case in cases:
+        attributes = {"classname": clean(case.classname), "name": clean(case.name)}
+        element = ET.SubElement(suite, "testcase", attributes)
+        _fill(element, case, clean)
+    if not verdict.passed:
+        # The whole verdict, also for CI systems that only show suite-level output.
+        ET.SubElement(suite, "system-err").text = clean("\n".join(verdict.reasons))
+
+    ET.indent(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _cases(module: str, analysis: LogAnalysis, verdict: Verdict) -> list[_Case]:
+    """Started tests in order, then outcomes of tests never started (setUpClass), then synthetic."""
+    by_test: dict[TestRef, list[TestOutcome]] = {}
+    for outcome in (*analysis.failures, *analysis.skipped):
+        by_test.setdefault(_base_test(outcome.test), []).append(outcome)
+
+    cases: list[_Case] = []
+    seen: set[TestRef] = set()
+    for test in analysis.started:
+        if test in seen:  # a retried test is started twice; report it once
+            continue
+        seen.add(test)
+        cases.append(_Case(test.classname, test.method, tuple(by_test.get(test, ()))))
+    for test, outcomes in by_test.items():
+        if test not in seen:
+            seen.add(test)
+            cases.append(_Case(test.classname, test.method, tuple(outcomes)))
+
+    if not verdict.passed and _needs_synthetic_case(analysis, cases):
+        reasons = verdict.reasons or ("the run failed",)
+        cases.append(_Case(module, _synthetic_name(analysis), synthetic_reasons=reasons))
+    return cases
+
+
+def _base_test(test: TestRef) -> TestRef:
+    """The test a subtest belongs to (`test_x (i=1)` -> `test_x`), to group it with its Starting line."""
+    method, _, _ = test.method.partition(" ")
+    return dataclasses.replace(test, method=method)
+
+
+def _install_broken(analysis: LogAnalysis) -> bool:
+    """Whether the module (or the set of modules) could not be installed or found."""
+    return bool(
+        not analysis.has_result
+        or analysis.critical_lines
+        or analysis.invalid_module_lines
+        or analysis.not_loaded_lines
+        or analysis.inconsistent_lines
+    )
+
+
+def _synthetic_name(analysis: LogAnalysis) -> str:
+    if _install_broken(analysis):
+        return INSTALL_CASE
+    if not analysis.result_total or not analysis.module_stats_tests:
+        return NO_TESTS_CASE
+    return RUN_CASE
+
+
+def _needs_synthetic_case(analysis: LogAnalysis, cases: Sequence[_Case]) -> bool:
+    """Whether the failed verdict would not show (or not fully show) through the real test cases."""
+    if not any(case.status in ("failure", "error") for case in cases):
+        return True
+    # Tests failed, but the run also broke in a way no test case explains.
+    return _install_broken(analysis)
+
+
+def _fill(element: ET.Element, case: _Case, clean: Callable[[str], str]) -> None:
+    """Add the <failure>/<error>/<skipped> child that says how the case ended."""
+    if case.synthetic_reasons:
+        attributes = {"message": clean(case.synthetic_reasons[0]), "type": "harness"}
+        child = ET.SubElement(element, "failure", attributes)
+        child.text = clean("\n".join(case.synthetic_reasons))
+        return
+    status = case.status
+    if status == "passed":
+        return
+    relevant = [o for o in case.outcomes if o.kind == status]
+    if status == "skipped":
+        ET.SubElement(element, "skipped", {"message": clean(relevant[0].message)})
+        return
+    # Subtests can fail several times in one test: one element, every block in its text.
+    first = relevant[0]
+    child = ET.SubElement(element, status, {"message": clean(first.message), "type": _exception_type(first)})
+    child.text = clean("\n\n".join(o.details for o in case.outcomes if o.kind in ("failure", "error")))
+
+
+def _exception_type(outcome: TestOutcome) -> str:
+    """`AssertionError` from `AssertionError: True != False`; the kind if there is no such line."""
+    name, colon, _ = outcome.message.partition(":")
+    return name if colon and name and " " not in name else outcome.kind

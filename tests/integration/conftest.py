@@ -1,0 +1,196 @@
+"""Fixtures for integration tests: the real engine, real `docker compose`, stand-in images."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import engine
+from harness.cleanup import sweep
+from harness.config import Config, load_config
+from harness.images import StandinImages, ensure_standin_images
+
+ROOT = Path(__file__).resolve().parents[2]
+ADDONS = ROOT / "tests" / "fixtures" / "addons"
+STANDIN = ROOT / "tests" / "fixtures" / "standin"
+COMPOSE_FILES = (ROOT / "docker-compose.agent.yml", STANDIN / "compose.override.yml")
+FAULTS_OVERRIDE = STANDIN / "faults.override.yml"
+# A prefix of the tests' own: their sweep can never touch a developer's real runs.
+PREFIX = "hit"
+MATRIX: list[tuple[str, str, str, str]] = []
+
+
+@pytest.fixture(scope="session")
+def images() -> StandinImages:
+    """The stand-in images, built once or reused by content hash."""
+    return ensure_standin_images(ROOT)
+
+
+@pytest.fixture(scope="session")
+def client() -> object:
+    """A Docker SDK client for checks."""
+    return engine.connect(60)
+
+
+def standin_env(tmp_path: Path, compose_files: tuple[Path, ...] = COMPOSE_FILES, **extra: str) -> dict[str, str]:
+    """HARNESS_* variables that point a run at the stand-in and keep its files in `tmp_path`."""
+    env = {
+        "HARNESS_ROOT": str(ROOT),
+        "HARNESS_PREFIX": PREFIX,
+        "HARNESS_ADDONS_PATH": str(ADDONS),
+        "HARNESS_COMPOSE_FILES": os.pathsep.join(str(p) for p in compose_files),
+        "HARNESS_LOG_FILE": str(tmp_path / "proof_of_execution_tests.log"),
+        "HARNESS_ARTEFACTS_DIR": str(tmp_path / "artefacts"),
+        "HARNESS_VALIDATION_DIR": str(tmp_path / "validation"),
+        "HARNESS_READY_TIMEOUT": "120",
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def env(images: StandinImages, tmp_path: Path) -> dict[str, str]:
+    """The default stand-in environment variables for one test."""
+    return standin_env(tmp_path)
+
+
+def config_from(env: dict[str, str]) -> Config:
+    """The Config a run with `env` would load."""
+    return load_config(ROOT, env={**os.environ, **env})
+
+
+class Child:
+    """A harness run in a child process of its own session, its output collected line by line."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float = 120) -> str:
+        """Block until a line containing `text` appears; fail the test if the run ends or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if line is None:
+                pytest.fail(f"run ended before printing {text!r}:\n" + "\n".join(self.lines[-40:]))
+            self.lines.append(line)
+            if text in line:
+                return line
+        pytest.fail(f"no line with {text!r} within {timeout} s:\n" + "\n".join(self.lines[-40:]))
+
+    def signal_group(self, sig: int) -> None:
+        """Send `sig` to the child's whole process group, as a terminal does."""
+        os.killpg(self.process.pid, sig)
+
+    def finish(self, timeout: float = 300) -> int:
+        """Wait for the exit code and collect the rest of the output."""
+        code = self.process.wait(timeout=timeout)
+        while True:
+            line = self._queue.get(timeout=10)
+            if line is None:
+                break
+            self.lines.append(line)
+        return code
+
+    @property
+    def output(self) -> str:
+        """Everything printed so far."""
+        return "\n".join(self.lines)
+
+
+def nox_run(module: str, env: dict[str, str]) -> Child:
+    """`nox -s "tests(module='MODULE')"` as a user types it."""
+    return Child([sys.executable, "-m", "nox", "--no-color", "-s", f"tests(module='{module}')"], env)
+
+
+def cli_run(module: str, env: dict[str, str]) -> Child:
+    """`python -m harness run MODULE`."""
+    return Child([sys.executable, "-m", "harness", "run", module], env)
+
+
+def project_of(child: Child) -> str:
+    """The compose project a run announced."""
+    for line in child.lines:
+        if "[harness] project " in line:
+            return line.split("[harness] project ", 1)[1].split(";", 1)[0]
+    raise AssertionError("the run never announced its project:\n" + child.output)
+
+
+def prefix_leftovers(client: object) -> list[str]:
+    """Projects of the tests' prefix still on the engine."""
+    return [p.name for p in engine.list_projects(client, f"{PREFIX}-agent-test-")]
+
+
+def wait_until_gone(client: object, project: str, timeout: float) -> tuple[engine.Resources, float]:
+    """Poll until nothing carries the project's label; return what is left and the seconds waited."""
+    started = time.monotonic()
+    while True:
+        left = engine.project_resources(client, project)
+        if left.empty or time.monotonic() - started > timeout:
+            return left, time.monotonic() - started
+        time.sleep(0.25)
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test: no project of the tests' prefix may remain (then sweep, so one leak fails one test)."""
+    yield
+    if "images" not in request.fixturenames and "env" not in request.fixturenames:
+        return
+    docker_client = engine.connect(60)
+    left = prefix_leftovers(docker_client)
+    if left:
+        config = load_config(ROOT, env={**os.environ, "HARNESS_PREFIX": PREFIX, "HARNESS_REAP_MAX_AGE": "0"})
+        sweep(config, docker_client, log=lambda _: None)
+        pytest.fail(f"test left compose projects behind: {left}")
+
+
+def record(case: str, exit_code: object, leftovers: str, seconds: float) -> None:
+    """One row of the fault matrix printed at the end of the session."""
+    MATRIX.append((case, str(exit_code), leftovers, f"{seconds:.1f}"))
+
+
+def matrix_table() -> str:
+    """The fault matrix as a Markdown table."""
+    rows = ["| case | exit code | leftovers | cleanup seconds |", "| --- | --- | --- | --- |"]
+    rows += [f"| {case} | {code} | {left} | {secs} |" for case, code, left, secs in MATRIX]
+    return "\n".join(rows)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the fault matrix and keep a copy in artefacts/fault-matrix.md."""
+    if not MATRIX:
+        return
+    table = matrix_table()
+    terminalreporter.write_sep("=", "fault matrix")
+    terminalreporter.write_line(table)
+    out = ROOT / "artefacts" / "fault-matrix.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table + "\n", encoding="utf-8")
+
+
+SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP, "SIGKILL": signal.SIGKILL}

@@ -1,0 +1,145 @@
+"""Fault injection: signals in every phase, broken environments, concurrency. Nothing may leak.
+
+Every case records a row (case, exit code, leftovers, seconds until the
+project was gone) for the matrix printed at the end of the session.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import engine
+from tests.integration.conftest import (
+    COMPOSE_FILES,
+    FAULTS_OVERRIDE,
+    SIGNALS,
+    cli_run,
+    nox_run,
+    project_of,
+    record,
+    standin_env,
+    wait_until_gone,
+)
+
+pytestmark = pytest.mark.integration
+
+# Per phase: the module, extra environment, and the line that proves the run is in that phase.
+PHASES = {
+    "before-up": ("fixture_pass", {"HARNESS_FAULT_PAUSE": "port:30"}, "fault injection: pausing"),
+    "up": ("fixture_pass", {}, "[harness] phase: up"),
+    "readiness": ("fixture_pass", {"STANDIN_BOOT_DELAY": "30"}, "[harness] phase: readiness"),
+    "tests": ("fixture_slow", {}, "Starting "),
+    "teardown": ("fixture_pass", {"HARNESS_FAULT_PAUSE": "teardown:4"}, "fault injection: pausing 4 s in phase teardown"),
+}
+# How long the watchdog may take after SIGKILL (dockerd stops containers within the 3 s stop timeout).
+WATCHDOG_DEADLINE = 60.0
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+@pytest.mark.parametrize("signame", list(SIGNALS))
+def test_signal_in_every_phase(images: object, tmp_path: Path, client: object, signame: str, phase: str) -> None:
+    module, extra, marker = PHASES[phase]
+    env = standin_env(tmp_path, (*COMPOSE_FILES, FAULTS_OVERRIDE), **extra)
+    run = nox_run(module, env)
+    run.wait_for(marker)
+    project = project_of(run)
+    sent = time.monotonic()
+    run.signal_group(SIGNALS[signame])
+    code = run.finish(timeout=180)
+    left, waited = wait_until_gone(client, project, WATCHDOG_DEADLINE if signame == "SIGKILL" else 0)
+    seconds = time.monotonic() - sent
+    record(f"{signame} during {phase}", code, left.describe() if not left.empty else "none", seconds)
+    assert left.empty, f"{left.describe()}\n{run.output}"
+    expected = -9 if signame == "SIGKILL" else 128 + SIGNALS[signame]
+    assert code == expected, run.output
+    log = Path(env["HARNESS_LOG_FILE"]).read_text()
+    # The proof log is intact up to the interruption: the phase we interrupted is in it.
+    assert marker in log
+    if signame != "SIGKILL":
+        shown = "port" if phase == "before-up" else phase
+        assert f"interrupted by {signame} during phase {shown}" in log.splitlines()[-1]
+
+
+def _finish_case(case: str, run: object, client: object, expected: int) -> str:
+    code = run.finish(timeout=240)
+    project = project_of(run)
+    left, _ = wait_until_gone(client, project, 0)
+    record(case, code, "none" if left.empty else left.describe(), run_seconds(run))
+    assert left.empty, left.describe()
+    assert code == expected, run.output
+    return project
+
+
+def run_seconds(run: object) -> float:
+    """Cleanup seconds as the run itself measured them."""
+    for line in reversed(run.lines):
+        if "[harness] cleanup of " in line and " took " in line:
+            return float(line.split(" took ", 1)[1].split(" s", 1)[0])
+    return 0.0
+
+
+def test_compose_up_failing(images: object, tmp_path: Path, client: object) -> None:
+    broken = tmp_path / "missing-image.override.yml"
+    broken.write_text("services:\n  odoo:\n    image: hub-harness/does-not-exist:none\n    pull_policy: never\n")
+    env = standin_env(tmp_path, (*COMPOSE_FILES, broken))
+    run = cli_run("fixture_pass", env)
+    _finish_case("compose up fails (missing image)", run, client, 3)
+    assert "docker compose up failed" in run.output
+
+
+def test_odoo_crashing_at_boot_fails_fast(images: object, tmp_path: Path, client: object) -> None:
+    env = standin_env(tmp_path, (*COMPOSE_FILES, FAULTS_OVERRIDE), STANDIN_CRASH_AT_BOOT="1")
+    started = time.monotonic()
+    run = cli_run("fixture_pass", env)
+    project = _finish_case("odoo crashes at boot", run, client, 3)
+    assert time.monotonic() - started < 60, "readiness must fail fast, not wait out its timeout"
+    assert "exited" in run.output
+    assert (Path(env["HARNESS_ARTEFACTS_DIR"]) / project / "services" / "odoo.log").is_file()
+
+
+def test_port_taken_between_probe_and_up(images: object, tmp_path: Path, client: object) -> None:
+    env = standin_env(tmp_path, HARNESS_FAULT_PAUSE="up:3")
+    run = cli_run("fixture_pass", env)
+    line = run.wait_for("[harness] phase: up (attempt 1, port ")
+    port = int(line.rsplit("port ", 1)[1].rstrip(")"))
+    with socket.socket() as thief:
+        thief.bind(("127.0.0.1", port))
+        thief.listen()
+        _finish_case("port taken between probe and up", run, client, 0)
+    assert "retrying" in run.output
+    assert "(attempt 2, port " in run.output
+
+
+def test_log_file_not_writable(images: object, tmp_path: Path, client: object) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    env = standin_env(tmp_path, HARNESS_LOG_FILE=str(blocker / "proof.log"))
+    run = cli_run("fixture_pass", env)
+    code = run.finish()
+    record("log file not writable", code, "none", 0.0)
+    assert code == 3, run.output
+    assert "cannot write the proof log" in run.output
+
+
+def test_eight_concurrent_runs_of_mixed_modules(images: object, tmp_path: Path, client: object) -> None:
+    cases = {
+        "fixture_pass": 0, "fixture_fail": 1, "fixture_error": 1, "fixture_notests": 1,
+        "fixture_importerror": 1,
+    }
+    modules = ["fixture_pass", "fixture_fail", "fixture_pass", "fixture_error",
+               "fixture_notests", "fixture_pass", "fixture_importerror", "fixture_pass"]
+    started = time.monotonic()
+    runs = [cli_run(m, standin_env(tmp_path / f"run{i}", HARNESS_READY_TIMEOUT="240"))
+            for i, m in enumerate(modules)]
+    codes = [r.finish(timeout=400) for r in runs]
+    projects = [project_of(r) for r in runs]
+    leftovers = [engine.project_resources(client, p) for p in projects]
+    record("8 concurrent runs, mixed modules", codes, "none" if all(x.empty for x in leftovers) else "LEAK",
+           time.monotonic() - started)
+    assert codes == [cases[m] for m in modules], "\n\n".join(r.output[-3000:] for r in runs)
+    assert len(set(projects)) == 8
+    assert all(x.empty for x in leftovers)
