@@ -75,7 +75,9 @@ class Config:
     @property
     def project_prefix(self) -> str:
         """What every compose project of this configuration starts with."""
-        return f"{self.prefix}-agent-test-"
+        from harness.naming import sanitise  # naming imports errors only; no cycle at import time
+
+        return f"{sanitise(self.prefix)}-agent-test-"
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with some fields replaced (paths made absolute as in load)."""
@@ -99,7 +101,10 @@ def _convert(name: str, raw: Any, default: Any) -> Any:
     """Turn a TOML value or an environment string into the type of `default`."""
     try:
         if name == "port_range":
-            return parse_port_range(raw) if isinstance(raw, str) else tuple(int(p) for p in raw)
+            if not isinstance(raw, str):
+                low, high = (int(p) for p in raw)  # exactly two items, else ValueError
+                raw = f"{low}-{high}"
+            return parse_port_range(raw)
         if name == "compose_files":
             items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
             return tuple(Path(item) for item in items if item)

@@ -99,7 +99,10 @@ def write_junit(
 
     ET.indent(root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    # Write then rename, so CI never reads a half-written report.
+    partial = path.with_name(path.name + ".partial")
+    ET.ElementTree(root).write(partial, encoding="utf-8", xml_declaration=True)
+    partial.replace(path)
 
 
 def _cases(module: str, analysis: LogAnalysis, verdict: Verdict) -> list[_Case]:

@@ -700,6 +700,10 @@ def judge(exit_code: int | None, analysis: LogAnalysis, module: str, *, timed_ou
 
     Every rule that does not hold adds one reason the user can act on.
     """
+    if analysis.module != module:
+        # The analysis only looked for `analysis.module`'s lines: judging another module by it
+        # would pass a module whose tests never ran.
+        raise ValueError(f"the log was analysed for {analysis.module!r}, not {module!r}")
     facts = _Facts(exit_code, analysis, module, timed_out)
     reasons = tuple(reason for rule in _RULES if (reason := rule(facts)) is not None)
     return Verdict(passed=not reasons, reasons=reasons)

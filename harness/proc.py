@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from harness.errors import EnvironmentProblem
 
@@ -49,7 +50,9 @@ class StreamResult:
     timed_out: bool
 
 
-def _spawn(argv: Sequence[str], env: Mapping[str, str] | None, **kwargs: object) -> subprocess.Popen[str]:
+def _spawn(
+    argv: Sequence[str], env: Mapping[str, str] | None, *, text: bool = True, **kwargs: object
+) -> subprocess.Popen[Any]:
     try:
         # Own session: a Ctrl+C at the terminal reaches only the harness, which
         # decides what its children do (the cleanup's `down` must not be hit).
@@ -58,8 +61,8 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str] | None, **kwargs: object)
             env=None if env is None else dict(env),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            text=True,
-            errors="replace",
+            text=text,
+            errors="replace" if text else None,
             **kwargs,  # type: ignore[arg-type]
         )
     except FileNotFoundError:
@@ -69,7 +72,7 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str] | None, **kwargs: object)
     return child
 
 
-def stop(proc: subprocess.Popen[str], grace: float = TERMINATE_GRACE) -> None:
+def stop(proc: subprocess.Popen[Any], grace: float = TERMINATE_GRACE) -> None:
     """SIGTERM the child's process group, then SIGKILL it after `grace` seconds."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
         if proc.poll() is not None:
@@ -112,27 +115,35 @@ def stream(
     """Run `argv`, handing each line of stdout+stderr to `on_line` as it arrives."""
     started = time.monotonic()
     deadline = started + timeout
-    proc = _spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
+    proc = _spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=False)
     assert proc.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
+    fd = proc.stdout.fileno()
+    # Raw reads, no Python buffering: select() then tells the truth about what is
+    # pending, and a partial line can never block us past the deadline.
+    pending = b""
     timed_out = False
     try:
-        while True:
-            if time.monotonic() > deadline:
-                timed_out = True
-                stop(proc)
-                break
-            if selector.select(timeout=poll):
-                line = proc.stdout.readline()
-                if line == "":
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    stop(proc)
                     break
-                on_line(line.rstrip("\n"))
+                if not selector.select(timeout=poll):
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    on_line(line.decode("utf-8", errors="replace").rstrip("\r"))
+        if pending:
+            on_line(pending.decode("utf-8", errors="replace").rstrip("\r"))
         proc.wait(timeout=TERMINATE_GRACE)
     except BaseException:
         stop(proc)
         raise
     finally:
-        selector.close()
         proc.stdout.close()
     return StreamResult(None if timed_out else proc.returncode, time.monotonic() - started, timed_out)

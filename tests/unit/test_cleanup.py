@@ -1,0 +1,416 @@
+"""Owner records, process identity, teardown and the sweep, against a fake Docker client."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from harness import cleanup, engine
+from harness.cleanup import (
+    CleanupReport,
+    OwnerRecord,
+    compose_for_record,
+    owners_dir,
+    process_start_time,
+    read_owner,
+    remove_owner,
+    sweep,
+    teardown,
+    write_owner,
+)
+from harness.compose import Compose
+from harness.config import Config
+from harness.naming import project_name
+from harness.proc import Result
+
+LABEL = engine.PROJECT_LABEL
+NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+# --- a tiny fake of the Docker SDK: only what engine.py calls
+
+
+def _matches(labels: dict[str, str], filters: dict | None) -> bool:
+    for rule in (filters or {}).get("label", []):
+        key, sep, value = rule.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
+@dataclasses.dataclass
+class FakeObject:
+    name: str
+    labels: dict[str, str]
+    attrs: dict
+    collection: FakeCollection
+
+    def remove(self, **kwargs) -> None:
+        self.collection.items.remove(self)
+        self.collection.removed.append(self.name)
+
+
+class FakeCollection:
+    def __init__(self) -> None:
+        self.items: list[FakeObject] = []
+        self.removed: list[str] = []
+        self.filters_seen: list[dict | None] = []
+
+    def list(self, all: bool = False, filters: dict | None = None) -> list[FakeObject]:  # noqa: A002 - SDK name
+        self.filters_seen.append(filters)
+        return [item for item in self.items if _matches(item.labels, filters)]
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.containers = FakeCollection()
+        self.networks = FakeCollection()
+        self.volumes = FakeCollection()
+
+    def add_project(self, project: str, created: datetime | None, *, volume: bool = True) -> None:
+        stamp = "" if created is None else created.strftime("%Y-%m-%dT%H:%M:%S.123456789Z")
+        labels = {LABEL: project, engine.SERVICE_LABEL: "odoo"}
+        self.containers.items.append(FakeObject(f"{project}-odoo-1", labels, {"Created": stamp}, self.containers))
+        self.networks.items.append(
+            FakeObject(
+                f"{project}_default", {LABEL: project}, {"Labels": {LABEL: project}, "Created": stamp}, self.networks
+            )
+        )
+        if volume:
+            self.volumes.items.append(
+                FakeObject(
+                    f"{project}_pgdata",
+                    {LABEL: project},
+                    {"Labels": {LABEL: project}, "CreatedAt": stamp},
+                    self.volumes,
+                )
+            )
+
+    def add_unlabelled(self) -> None:
+        self.containers.items.append(FakeObject("manual", {}, {"Created": ""}, self.containers))
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config(root=tmp_path).with_overrides(lock_dir=Path("locks"), reap_max_age=3600.0)
+
+
+@pytest.fixture
+def torn_down(monkeypatch):
+    """Replace the real teardown (which would run `docker compose down`); record the projects."""
+    calls: list[Compose] = []
+
+    def fake_teardown(compose, client_factory, config):
+        calls.append(compose)
+        return CleanupReport(compose.project, 0, engine.Resources(), 0.1, False)
+
+    monkeypatch.setattr(cleanup, "teardown", fake_teardown)
+    return calls
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def write_record(config: Config, project: str, **changes) -> None:
+    """An owner record as write_owner would write it, with some fields changed."""
+    compose = Compose(project, (config.root / "docker-compose.agent.yml",), {"ODOO_PORT": "8090"})
+    path = write_owner(config, compose, dict(compose.env))
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+# --- process identity
+
+
+def test_process_start_time_of_self_is_a_stable_string():
+    first = process_start_time(os.getpid())
+    assert isinstance(first, str) and first.isdigit()
+    assert process_start_time(os.getpid()) == first
+
+
+def test_process_start_time_differs_between_processes():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        assert process_start_time(child.pid) is not None
+        assert process_start_time(child.pid) != process_start_time(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_process_start_time_of_a_dead_pid_is_none():
+    assert process_start_time(dead_pid()) is None
+
+
+def test_process_start_time_is_the_start_tick_even_with_odd_command_names(tmp_path):
+    """comm may hold spaces and ')': the value must still be field 22, the start time in clock ticks."""
+    odd = tmp_path / "a) b (c"
+    odd.symlink_to(sys.executable)
+    child = subprocess.Popen([str(odd), "-c", "import time; time.sleep(5)"])
+    try:
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        started = process_start_time(child.pid)
+        assert "a) b (c" in Path(f"/proc/{child.pid}/stat").read_text()
+        assert started is not None
+        ticks = os.sysconf("SC_CLK_TCK")
+        assert abs(int(started) / ticks - uptime) < 5  # the child started just now
+    finally:
+        child.kill()
+        child.wait()
+
+
+# --- owner records
+
+
+def record(**changes) -> OwnerRecord:
+    base = OwnerRecord("p", os.getpid(), process_start_time(os.getpid()), socket.gethostname(), 0.0, (), {})
+    return dataclasses.replace(base, **changes)
+
+
+def test_owner_is_alive_for_this_process():
+    assert record().is_alive()
+
+
+def test_owner_with_a_different_start_time_is_dead():
+    """The pid was reused by another process: not our owner any more."""
+    assert not record(pid_start="1").is_alive()
+
+
+def test_owner_without_a_start_time_is_dead():
+    assert not record(pid_start=None).is_alive()
+
+
+def test_owner_whose_pid_is_gone_is_dead():
+    assert not record(pid=dead_pid()).is_alive()
+
+
+def test_owner_on_another_host_counts_as_alive():
+    assert record(host=socket.gethostname() + "-elsewhere", pid=dead_pid(), pid_start="1").is_alive()
+
+
+def test_write_read_remove_owner_round_trip(config):
+    compose = Compose("hub-agent-test-x-1-abc", (config.root / "a.yml", config.root / "b.yml"), {"ODOO_PORT": "8091"})
+    path = write_owner(config, compose, {"ODOO_PORT": "8091"})
+    assert path == config.root / "locks" / "owners" / "hub-agent-test-x-1-abc.json"
+    assert owners_dir(config) == path.parent
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left behind
+    got = read_owner(config, compose.project)
+    assert got is not None
+    assert got.project == compose.project
+    assert got.pid == os.getpid()
+    assert got.pid_start == process_start_time(os.getpid())
+    assert got.host == socket.gethostname()
+    assert got.files == (str(config.root / "a.yml"), str(config.root / "b.yml"))
+    assert got.env == {"ODOO_PORT": "8091"}
+    assert got.is_alive()
+    remove_owner(config, compose.project)
+    assert read_owner(config, compose.project) is None
+    remove_owner(config, compose.project)  # idempotent
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"project": "p"}', "[]"])
+def test_unreadable_owner_record_is_none(config, content):
+    owners_dir(config).mkdir(parents=True)
+    (owners_dir(config) / "p.json").write_text(content)
+    assert read_owner(config, "p") is None
+
+
+def test_compose_for_record():
+    bare = compose_for_record("p", None)
+    assert bare.files == () and dict(bare.env) == {}
+    full = compose_for_record("p", record(files=("/a.yml",), env={"ODOO_PORT": "8090"}))
+    assert full.files == (Path("/a.yml"),) and full.env == {"ODOO_PORT": "8090"}
+
+
+# --- engine queries with the fake client
+
+
+def test_list_projects_filters_by_prefix_and_keeps_the_oldest_time():
+    client = FakeClient()
+    client.add_project("hub-agent-test-a-1-aaa", NOW)
+    client.add_project("hub-agent-test-b-2-bbb", None)
+    client.add_project("evv-agent-test-a-1-aaa", NOW)
+    client.add_project("hubx-agent-test-a-1-aaa", NOW)
+    client.add_project("myapp", NOW)
+    client.add_unlabelled()
+    older = NOW - timedelta(hours=1)
+    client.volumes.items.append(
+        FakeObject(
+            "v",
+            {LABEL: "hub-agent-test-a-1-aaa"},
+            {"Labels": {LABEL: "hub-agent-test-a-1-aaa"}, "CreatedAt": older.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            client.volumes,
+        )
+    )
+    projects = engine.list_projects(client, "hub-agent-test-")
+    assert [p.name for p in projects] == ["hub-agent-test-a-1-aaa", "hub-agent-test-b-2-bbb"]
+    assert projects[0].created == older
+    assert projects[1].created is None
+    assert client.containers.filters_seen[0] == {"label": [LABEL]}
+
+
+def test_project_resources_by_exact_label():
+    client = FakeClient()
+    client.add_project("hub-agent-test-a-1-aaa", NOW)
+    client.add_project("hub-agent-test-a-1-aaab", NOW)
+    found = engine.project_resources(client, "hub-agent-test-a-1-aaa")
+    assert found == engine.Resources(
+        ("hub-agent-test-a-1-aaa-odoo-1",), ("hub-agent-test-a-1-aaa_default",), ("hub-agent-test-a-1-aaa_pgdata",)
+    )
+    assert engine.project_resources(client, "nothing").empty
+
+
+# --- teardown (compose down faked, engine faked)
+
+
+def test_teardown_force_removes_what_down_left(config, monkeypatch):
+    client = FakeClient()
+    client.add_project("hub-agent-test-x-1-abc", NOW)
+    client.add_project("hub-agent-test-y-1-abc", NOW)
+    downs = []
+
+    def fake_down(self, stop_timeout, timeout):
+        downs.append((self.project, stop_timeout, timeout))
+        return Result(("docker",), 0, "", "", 0.0)  # exit 0 yet everything is still there
+
+    monkeypatch.setattr(Compose, "down", fake_down)
+    report = teardown(Compose("hub-agent-test-x-1-abc", ()), lambda: client, config)
+    assert downs == [("hub-agent-test-x-1-abc", config.stop_timeout, config.down_timeout)]
+    assert report.forced and report.clean and report.down_returncode == 0
+    assert engine.project_resources(client, "hub-agent-test-x-1-abc").empty
+    assert not engine.project_resources(client, "hub-agent-test-y-1-abc").empty  # the neighbour is untouched
+
+
+def test_teardown_reports_an_unreachable_engine(config, monkeypatch):
+    from harness.errors import EnvironmentProblem
+
+    monkeypatch.setattr(Compose, "down", lambda self, s, t: Result(("docker",), 0, "", "", 0.0))
+
+    def no_engine():
+        raise EnvironmentProblem("the Docker engine does not answer")
+
+    report = teardown(Compose("p", ()), no_engine, config)
+    assert not report.clean
+    assert "does not answer" in report.error
+
+
+# --- the sweep
+
+
+def test_sweep_removes_a_project_whose_owner_died(config, torn_down):
+    client = FakeClient()
+    project = "hub-agent-test-traction-1-aaa"
+    client.add_project(project, NOW - timedelta(seconds=30))
+    write_record(config, project, pid=dead_pid())
+    lines: list[str] = []
+    entries = sweep(config, client, now=NOW, log=lines.append)
+    assert [(e.project, e.action) for e in entries] == [(project, "removed")]
+    assert "is gone" in entries[0].reason
+    assert [c.project for c in torn_down] == [project]
+    assert torn_down[0].env == {"ODOO_PORT": "8090"}  # down runs with the owner's files and environment
+    assert read_owner(config, project) is None
+    assert lines == [f"reap: removed: {project} ({entries[0].reason})"]
+
+
+def test_sweep_removes_a_project_whose_pid_was_reused(config, torn_down):
+    client = FakeClient()
+    project = "hub-agent-test-traction-1-aaa"
+    client.add_project(project, NOW - timedelta(seconds=30))
+    write_record(config, project, pid_start="1")  # our pid, but not our process
+    entries = sweep(config, client, now=NOW, log=lambda line: None)
+    assert entries[0].action == "removed"
+    assert len(torn_down) == 1
+
+
+def test_sweep_keeps_a_project_with_a_live_owner_however_old(config, torn_down):
+    client = FakeClient()
+    project = "hub-agent-test-traction-1-aaa"
+    client.add_project(project, NOW - timedelta(days=3))
+    write_record(config, project)
+    entries = sweep(config, client, now=NOW, log=lambda line: None)
+    assert [(e.project, e.action) for e in entries] == [(project, "kept")]
+    assert "alive" in entries[0].reason
+    assert torn_down == []
+    assert read_owner(config, project) is not None
+
+
+def test_sweep_keeps_a_young_project_without_owner(config, torn_down):
+    client = FakeClient()
+    client.add_project("hub-agent-test-young-1-aaa", NOW - timedelta(seconds=config.reap_max_age - 60))
+    client.add_project("hub-agent-test-undated-1-aaa", None)
+    entries = sweep(config, client, now=NOW, log=lambda line: None)
+    assert {e.project: e.action for e in entries} == {
+        "hub-agent-test-undated-1-aaa": "kept",
+        "hub-agent-test-young-1-aaa": "kept",
+    }
+    assert torn_down == []
+
+
+def test_sweep_removes_an_old_project_without_owner(config, torn_down):
+    client = FakeClient()
+    project = "hub-agent-test-old-1-aaa"
+    client.add_project(project, NOW - timedelta(seconds=config.reap_max_age + 60))
+    entries = sweep(config, client, now=NOW, log=lambda line: None)
+    assert [(e.project, e.action) for e in entries] == [(project, "removed")]
+    assert "no owner record" in entries[0].reason
+    assert torn_down[0].files == ()  # down by project name only
+
+
+def test_sweep_dry_run_removes_nothing(config, torn_down):
+    client = FakeClient()
+    dead = "hub-agent-test-dead-1-aaa"
+    old = "hub-agent-test-old-1-bbb"
+    client.add_project(dead, NOW)
+    client.add_project(old, NOW - timedelta(days=1))
+    write_record(config, dead, pid=dead_pid())
+    lines: list[str] = []
+    entries = sweep(config, client, dry_run=True, now=NOW, log=lines.append)
+    assert {e.project: e.action for e in entries} == {dead: "would remove", old: "would remove"}
+    assert torn_down == []
+    assert read_owner(config, dead) is not None
+    assert all(line.startswith("reap: would remove: ") for line in lines)
+
+
+def test_sweep_never_touches_other_prefixes(config, torn_down):
+    client = FakeClient()
+    for other in ("evv-agent-test-x-1-aaa", "hubx-agent-test-x-1-aaa", "production-db", "hub-other-1"):
+        client.add_project(other, NOW - timedelta(days=30))
+    entries = sweep(config, client, now=NOW, log=lambda line: None)
+    assert entries == []
+    assert torn_down == []
+
+
+def test_sweep_keeps_the_record_when_teardown_fails(config, monkeypatch):
+    client = FakeClient()
+    project = "hub-agent-test-stuck-1-aaa"
+    client.add_project(project, NOW)
+    write_record(config, project, pid=dead_pid())
+
+    def failing_teardown(compose, client_factory, config):
+        return CleanupReport(compose.project, 1, engine.Resources(networks=("n",)), 0.1, True, "")
+
+    monkeypatch.setattr(cleanup, "teardown", failing_teardown)
+    entries = sweep(config, client, now=NOW, log=lambda line: None)
+    assert entries[0].action == "failed"
+    assert read_owner(config, project) is not None
+
+
+def test_sweep_finds_projects_of_a_prefix_that_needed_sanitising(tmp_path, torn_down):
+    config = Config(root=tmp_path, prefix="EVV.x").with_overrides(lock_dir=Path("locks"))
+    project = project_name(config.prefix, "traction")
+    client = FakeClient()
+    client.add_project(project, NOW - timedelta(days=1))
+    entries = sweep(config, client, now=NOW, log=lambda line: None)
+    assert [(e.project, e.action) for e in entries] == [(project, "removed")]

@@ -1,0 +1,121 @@
+"""Names: Odoo technical module names and Compose project names."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from harness.config import Config
+from harness.errors import ExitCode, UsageError
+from harness.naming import (
+    COMPOSE_PROJECT,
+    MAX_MODULE_NAME,
+    is_project_of,
+    project_name,
+    sanitise,
+    validate_module_name,
+)
+
+# What `docker compose -p` accepts, written out independently of the module under test.
+COMPOSE_RULE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def test_project_name_format():
+    name = project_name("hub", "traction", now=1_700_000_000.9, token="a1b2c3")
+    assert name == "hub-agent-test-traction-1700000000-a1b2c3"
+
+
+def test_project_name_uses_the_clock_and_a_random_token():
+    name = project_name("evv", "hub_core2")
+    match = re.fullmatch(r"evv-agent-test-hub_core2-(\d+)-([0-9a-f]{6})", name)
+    assert match, name
+    assert COMPOSE_RULE.fullmatch(name)
+
+
+def test_names_in_the_same_second_differ():
+    names = {project_name("hub", "traction", now=1_700_000_000) for _ in range(1000)}
+    assert len(names) == 1000
+    assert all(COMPOSE_RULE.fullmatch(n) for n in names)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected_start"),
+    [
+        ("EVV.x", "evv-x-agent-test-"),
+        ("Hub", "hub-agent-test-"),
+        ("my prefix!", "my-prefix-agent-test-"),
+        ("--odd__", "odd-agent-test-"),
+        ("...", "x-agent-test-"),
+        ("", "x-agent-test-"),
+    ],
+)
+def test_odd_prefixes_are_sanitised_into_a_valid_compose_name(prefix, expected_start):
+    name = project_name(prefix, "traction", now=1, token="abc")
+    assert name.startswith(expected_start), name
+    assert COMPOSE_RULE.fullmatch(name), name
+    assert COMPOSE_PROJECT.fullmatch(name)
+
+
+def test_odd_token_and_module_are_sanitised():
+    name = project_name("hub", "Mod.Name", now=5, token="ZZ/..")
+    assert name == "hub-agent-test-mod-name-5-zz"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("EVV.x", "evv-x"), ("a--b", "a--b"), ("a..b", "a-b"), ("-a_", "a"), ("ÄÖ", "x"), ("a b c", "a-b-c")],
+)
+def test_sanitise(text, expected):
+    assert sanitise(text) == expected
+
+
+@pytest.mark.parametrize("name", ["traction", "hub_core2", "a", "a" * MAX_MODULE_NAME, "sale_stock_2"])
+def test_valid_module_names(name):
+    assert validate_module_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../etc",
+        "Traction",
+        "a;rm -rf",
+        "a b",
+        "",
+        "1abc",
+        "_private",
+        "a" * (MAX_MODULE_NAME + 1),
+        "traction\n",
+        "trac-tion",
+        "trac.tion",
+        "tráction",
+        "$(id)",
+        "a/b",
+    ],
+)
+def test_invalid_module_names_are_a_usage_error(name):
+    with pytest.raises(UsageError) as caught:
+        validate_module_name(name)
+    assert repr(name) in caught.value.message
+    assert caught.value.exit_code == ExitCode.USAGE == 2
+
+
+def test_is_project_of():
+    mine = project_name("hub", "traction")
+    assert is_project_of("hub", mine)
+    assert not is_project_of("evv", mine)
+    assert not is_project_of("hu", mine)
+    assert not is_project_of("hub", "hubx-agent-test-traction-1-abc")
+    assert not is_project_of("hub", "hub-other-traction-1-abc")
+    assert not is_project_of("hub", "unrelated")
+
+
+def test_is_project_of_with_a_sanitised_prefix():
+    assert is_project_of("EVV.x", project_name("EVV.x", "traction"))
+
+
+@pytest.mark.parametrize("prefix", ["EVV.x", "Hub"])
+def test_config_project_prefix_matches_the_generated_names(tmp_path, prefix):
+    config = Config(root=tmp_path, prefix=prefix)
+    assert project_name(config.prefix, "traction").startswith(config.project_prefix)

@@ -1,0 +1,210 @@
+"""Host ports: bind probes, per-port flocks across processes, the NoFreePort message."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ExitCode, NoFreePort
+from harness.ports import acquire_port, hold_ports, port_is_bindable
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Exit 0 when the lock file given as argv[1] can be flocked, 1 when someone else holds it.
+TRY_LOCK = textwrap.dedent(
+    """
+    import fcntl, os, sys
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(1)
+    sys.exit(0)
+    """
+)
+
+
+def other_process_can_lock(path) -> bool:
+    result = subprocess.run([sys.executable, "-c", TRY_LOCK, str(path)], timeout=30)
+    assert result.returncode in (0, 1)
+    return result.returncode == 0
+
+
+def same_process_can_lock(path) -> bool:
+    """A second open file description in this process: flock conflicts with our own lease too."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_acquire_returns_a_free_port_and_holds_its_lock(tmp_path, unused_ports):
+    (port,) = unused_ports(1)
+    lease = acquire_port([port], tmp_path / "locks")
+    try:
+        assert lease.port == port
+        assert lease.lock_path == tmp_path / "locks" / f"port-{port}.lock"
+        assert lease.lock_path.read_text() == f"{os.getpid()}\n"
+        assert not same_process_can_lock(lease.lock_path)
+        assert not other_process_can_lock(lease.lock_path)
+        assert port_is_bindable(port)  # the lease is a lock, not a socket: Docker can still bind it
+    finally:
+        lease.release()
+
+
+def test_second_acquire_in_the_same_process_takes_the_next_port(tmp_path, unused_ports):
+    first, second = unused_ports(2)
+    lease = acquire_port([first, second], tmp_path)
+    other = acquire_port([first, second], tmp_path)
+    try:
+        assert (lease.port, other.port) == (first, second)
+    finally:
+        lease.release()
+        other.release()
+
+
+def test_a_held_port_is_reported_busy(tmp_path, unused_ports):
+    (port,) = unused_ports(1)
+    lease = acquire_port([port], tmp_path)
+    try:
+        with pytest.raises(NoFreePort, match=rf"{port} \(held by another harness run\)"):
+            acquire_port([port], tmp_path, range_text=f"{port}-{port}")
+    finally:
+        lease.release()
+
+
+def test_release_frees_the_port_for_everyone(tmp_path, unused_ports):
+    (port,) = unused_ports(1)
+    lease = acquire_port([port], tmp_path)
+    lease.release()
+    lease.release()  # idempotent
+    assert same_process_can_lock(lease.lock_path)
+    assert other_process_can_lock(lease.lock_path)
+    again = acquire_port([port], tmp_path)
+    assert again.port == port
+    again.release()
+
+
+def test_a_listening_port_is_skipped_and_its_lock_given_back(tmp_path, unused_ports):
+    taken, free = unused_ports(2)
+    with hold_ports([taken]):
+        assert not port_is_bindable(taken)
+        lease = acquire_port([taken, free], tmp_path)
+        try:
+            assert lease.port == free
+            # The probe's lock on the listening port was dropped again.
+            assert other_process_can_lock(tmp_path / f"port-{taken}.lock")
+        finally:
+            lease.release()
+    assert port_is_bindable(taken)
+
+
+def test_docker_published_ports_are_skipped_without_touching_them(tmp_path, unused_ports):
+    published, free = unused_ports(2)
+    calls = []
+
+    def docker_published() -> set[int]:
+        calls.append(1)
+        return {published}
+
+    lease = acquire_port([published, free], tmp_path, docker_published=docker_published)
+    try:
+        assert lease.port == free
+        assert calls == [1]  # asked once per acquisition, not once per port
+        assert not (tmp_path / f"port-{published}.lock").exists()
+    finally:
+        lease.release()
+
+
+def test_skipped_ports_are_not_offered_again(tmp_path, unused_ports):
+    lost, free = unused_ports(2)
+    lease = acquire_port([lost, free], tmp_path, skip={lost})
+    try:
+        assert lease.port == free
+    finally:
+        lease.release()
+
+
+def test_all_busy_names_each_port_and_why(tmp_path, unused_ports):
+    published, held, listening, lost = unused_ports(4)
+    lease = acquire_port([held], tmp_path)
+    try:
+        with hold_ports([listening]), pytest.raises(NoFreePort) as caught:
+            acquire_port(
+                [published, held, listening, lost],
+                tmp_path,
+                docker_published=lambda: {published},
+                skip=[lost],
+                range_text="39000-39003",
+            )
+    finally:
+        lease.release()
+    message = caught.value.message
+    assert message.startswith("No available ports in range 39000-39003")
+    assert f"{published} (published by a Docker container)" in message
+    assert f"{held} (held by another harness run)" in message
+    assert f"{listening} (in use on 127.0.0.1)" in message
+    assert f"{lost} (lost to another process on up)" in message
+    # listed in the order of the range
+    positions = [message.index(str(p) + " (") for p in (published, held, listening, lost)]
+    assert positions == sorted(positions)
+    assert caught.value.exit_code == ExitCode.ENVIRONMENT == 3
+
+
+def test_empty_range_is_no_free_port(tmp_path):
+    with pytest.raises(NoFreePort, match="No available ports in range 1-0"):
+        acquire_port([], tmp_path, range_text="1-0")
+
+
+def test_lock_blocks_another_process_and_dies_with_it(tmp_path, unused_ports, kill_later):
+    (port,) = unused_ports(1)
+    holder_code = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from harness.ports import acquire_port
+        lease = acquire_port([{port}], Path(sys.argv[1]))
+        print(lease.port, flush=True)
+        time.sleep(60)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", holder_code, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    kill_later(holder.pid)
+    try:
+        assert holder.stdout.readline().strip() == str(port)
+        lock = tmp_path / f"port-{port}.lock"
+        assert lock.read_text() == f"{holder.pid}\n"
+        assert not other_process_can_lock(lock)
+        with pytest.raises(NoFreePort, match="held by another harness run"):
+            acquire_port([port], tmp_path)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        lease = acquire_port([port], tmp_path)  # the kernel dropped the dead holder's flock
+        assert lease.port == port
+        lease.release()
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        holder.stdout.close()
+
+
+def test_hold_ports_listens_and_closes(unused_ports):
+    a, b = unused_ports(2)
+    with hold_ports([a, b]) as sockets:
+        assert [s.getsockname()[1] for s in sockets] == [a, b]
+        assert not port_is_bindable(a) and not port_is_bindable(b)
+    assert port_is_bindable(a) and port_is_bindable(b)

@@ -1,0 +1,189 @@
+"""The command runner: captured output, timeouts that kill, own sessions, streamed lines."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from harness import proc
+from harness.errors import EnvironmentProblem, ExitCode
+
+PY = sys.executable
+
+
+def python(code: str) -> list[str]:
+    return [PY, "-u", "-c", textwrap.dedent(code)]
+
+
+def test_run_captures_output_and_exit_code():
+    result = proc.run(python("import sys; print('out'); print('err', file=sys.stderr); sys.exit(7)"), timeout=30)
+    assert result.returncode == 7
+    assert not result.ok
+    assert result.stdout == "out\n"
+    assert result.stderr == "err\n"
+    assert result.output == "out\nerr"
+    assert result.argv[0] == PY
+    assert result.seconds >= 0
+
+
+def test_run_ok():
+    result = proc.run(python("print('fine')"), timeout=30)
+    assert result.ok and result.returncode == 0
+
+
+def test_run_gives_the_child_an_empty_stdin():
+    result = proc.run(python("import sys; print(repr(sys.stdin.read()))"), timeout=30)
+    assert result.stdout.strip() == "''"
+
+
+def test_run_passes_the_environment():
+    env = {**os.environ, "HARNESS_UNIT_VALUE": "42"}
+    result = proc.run(python("import os; print(os.environ.get('HARNESS_UNIT_VALUE'))"), timeout=30, env=env)
+    assert result.stdout.strip() == "42"
+
+
+def test_run_decodes_invalid_utf8_without_failing():
+    result = proc.run(python("import sys; sys.stdout.buffer.write(b'ok \\xff\\n')"), timeout=30)
+    assert result.stdout.startswith("ok ")
+
+
+def test_run_timeout_raises_and_kills_the_whole_group(tmp_path, process_gone, kill_later):
+    pids = tmp_path / "pids"
+    code = f"""
+        import os, subprocess, sys, time
+        grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        with open({str(pids)!r}, "w") as f:
+            f.write(f"{{os.getpid()}} {{grandchild.pid}}")
+        time.sleep(60)
+    """
+    started = time.monotonic()
+    with pytest.raises(EnvironmentProblem) as caught:
+        proc.run(python(code), timeout=0.8)
+    assert time.monotonic() - started < 5  # SIGTERM ended it, no waiting for the 60 s sleep
+    assert "did not finish within 1 s"  # 0.8 s, rounded in caught.value.message
+    assert caught.value.exit_code == ExitCode.ENVIRONMENT
+    child, grandchild = (int(p) for p in pids.read_text().split())
+    kill_later(child)
+    kill_later(grandchild)
+    assert process_gone(child)
+    assert process_gone(grandchild)  # the process group went too
+
+
+def test_missing_executable_is_an_environment_problem():
+    with pytest.raises(EnvironmentProblem, match="'no-such-binary-for-harness' not found on PATH"):
+        proc.run(["no-such-binary-for-harness", "x"], timeout=5)
+    with pytest.raises(EnvironmentProblem):
+        proc.stream(["no-such-binary-for-harness"], lambda line: None, timeout=5)
+
+
+def test_children_run_in_their_own_session():
+    result = proc.run(python("import os; print(os.getsid(0), os.getpgid(0), os.getpid())"), timeout=30)
+    sid, pgid, pid = (int(x) for x in result.stdout.split())
+    assert sid != os.getsid(0)
+    assert sid == pgid == pid  # a session and group leader of its own
+
+
+def test_stream_delivers_lines_in_order_from_both_streams():
+    code = """
+        import sys, time
+        for i in range(5):
+            print(f"out {i}")
+            print(f"err {i}", file=sys.stderr)
+            time.sleep(0.01)
+        sys.exit(3)
+    """
+    lines: list[str] = []
+    outcome = proc.stream(python(code), lines.append, timeout=30, poll=0.05)
+    assert lines == [f"{kind} {i}" for i in range(5) for kind in ("out", "err")]
+    assert outcome.returncode == 3
+    assert not outcome.timed_out
+    assert outcome.seconds > 0
+
+
+def test_stream_returns_zero_and_keeps_blank_lines():
+    lines: list[str] = []
+    outcome = proc.stream(python("print('a'); print(); print('b', end='')"), lines.append, timeout=30, poll=0.05)
+    assert outcome.returncode == 0
+    assert lines == ["a", "", "b"]
+
+
+def test_stream_honours_its_timeout_and_kills_the_child(process_gone, kill_later):
+    code = """
+        import os, time
+        print(os.getpid(), flush=True)
+        time.sleep(60)
+    """
+    lines: list[str] = []
+    started = time.monotonic()
+    outcome = proc.stream(python(code), lines.append, timeout=0.5, poll=0.05)
+    assert time.monotonic() - started < 5
+    assert outcome.timed_out
+    assert outcome.returncode is None
+    child = int(lines[0])
+    kill_later(child)
+    assert process_gone(child)
+
+
+def test_stream_passes_the_environment():
+    lines: list[str] = []
+    env = {**os.environ, "HARNESS_UNIT_VALUE": "streamed"}
+    proc.stream(python("import os; print(os.environ['HARNESS_UNIT_VALUE'])"), lines.append, timeout=30, env=env)
+    assert lines == ["streamed"]
+
+
+def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(process_gone):
+    code = """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("ready", flush=True)
+        time.sleep(60)
+    """
+    child = subprocess.Popen(python(code), stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        proc.stop(child, grace=0.3)
+        assert 0.25 <= time.monotonic() - started < 3
+        assert child.returncode == -9
+        assert process_gone(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+
+
+def test_stream_delivers_every_line_received_before_the_timeout(kill_later):
+    code = """
+        import os, time
+        print(os.getpid())
+        print("second")
+        print("third", flush=True)
+        time.sleep(60)
+    """
+    lines: list[str] = []
+    outcome = proc.stream([PY, "-c", textwrap.dedent(code)], lines.append, timeout=0.5, poll=0.05)
+    if lines:
+        kill_later(int(lines[0]))
+    assert outcome.timed_out
+    assert lines[1:] == ["second", "third"]
+
+
+def test_stream_timeout_holds_after_a_partial_line(kill_later):
+    code = """
+        import os, sys, time
+        print(os.getpid(), flush=True)
+        time.sleep(0.1)
+        sys.stdout.write("no newline yet")
+        sys.stdout.flush()
+        time.sleep(0.8)  # stands in for a hang; kept short so the failing case stays cheap
+    """
+    lines: list[str] = []
+    outcome = proc.stream(python(code), lines.append, timeout=0.2, poll=0.05)
+    kill_later(int(lines[0]))
+    assert outcome.timed_out
+    assert outcome.seconds < 0.65
