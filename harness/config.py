@@ -169,8 +169,4 @@ def load_config(root: Path | None = None, env: Mapping[str, str] | None = None) 
 
 def environment_keys() -> list[tuple[str, str, Any]]:
     """(key, environment variable, default) for every setting: the README's table."""
-    return [
-        (f.name, ENV_PREFIX + f.name.upper(), f.default)
-        for f in dataclasses.fields(Config)
-        if f.name != "root"
-    ]
+    return [(f.name, ENV_PREFIX + f.name.upper(), f.default) for f in dataclasses.fields(Config) if f.name != "root"]

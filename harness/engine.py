@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from datetime import datetime, timezone
 
@@ -66,20 +67,14 @@ def remove_project_resources(client: DockerClient, project: str) -> None:
     """Force-remove what `down` left, found by the exact project label only (never `prune`)."""
     filters = _label(project)
     for container in client.containers.list(all=True, filters=filters):
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True, v=True)
-        except docker.errors.NotFound:
-            pass
     for network in client.networks.list(filters=filters):
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             network.remove()
-        except docker.errors.NotFound:
-            pass
     for volume in client.volumes.list(filters=filters):
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             volume.remove(force=True)
-        except docker.errors.NotFound:
-            pass
 
 
 @dataclasses.dataclass(frozen=True)

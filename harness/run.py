@@ -198,7 +198,9 @@ class GuardedRun:
             self.compose.down(self.config.stop_timeout, self.config.down_timeout)
             tried.add(port)
             self.release_port()
-        raise EnvironmentProblem(f"docker compose up lost its port {self.config.up_attempts} times; ports tried: {sorted(tried)}")
+        raise EnvironmentProblem(
+            f"docker compose up lost its port {self.config.up_attempts} times; ports tried: {sorted(tried)}"
+        )
 
     def wait_ready(self) -> None:
         """Until /web/health answers 200 or Docker says healthy; fail fast on exit or unhealthy."""
@@ -222,7 +224,9 @@ class GuardedRun:
         command = odoo.build_test_command(self.config, self.module)
         shown = odoo.redact(command, [self.config.db_password])
         self.enter("tests", " ".join(shown))
-        (self.artefacts / "command.txt").write_text(" ".join(self.compose.exec_argv(self.config.odoo_service, shown)) + "\n")
+        (self.artefacts / "command.txt").write_text(
+            " ".join(self.compose.exec_argv(self.config.odoo_service, shown)) + "\n"
+        )
 
         def on_line(line: str) -> None:
             self.odoo_lines.append(line)
@@ -247,8 +251,12 @@ class GuardedRun:
         verdict = odoo.judge(self.odoo_exit, analysis, self.module, timed_out=self.timed_out)
         summary = odoo.summary_line(self.module, analysis, self.test_seconds)
         write_junit(
-            self.artefacts / "junit.xml", self.module, analysis, self.test_seconds,
-            verdict=verdict, secrets=[self.config.db_password],
+            self.artefacts / "junit.xml",
+            self.module,
+            analysis,
+            self.test_seconds,
+            verdict=verdict,
+            secrets=[self.config.db_password],
         )
         if verdict.passed:
             return ExitCode.PASSED, f"PASSED: {summary}", summary, ()
@@ -345,11 +353,21 @@ def run_module(
         if report is not None and not report.clean and exit_code == ExitCode.PASSED:
             exit_code, message = ExitCode.ENVIRONMENT, f"cleanup left resources behind: {report.leftovers.describe()}"
         result = RunResult(
-            module=module, project=run.project, exit_code=int(exit_code), message=message, phase=failed_phase,
-            port=None if run.compose is None else int(run.compose.env["ODOO_PORT"]), summary=summary,
-            reasons=reasons, signal=signal.Signals(guard.received[0]).name if guard.received else None,
-            seconds=round(time.monotonic() - run.started, 2), artefacts=run.artefacts, log_file=config.log_file,
-            cleanup=report, started_at=run.started_at, phase_times=run.phase_times,
+            module=module,
+            project=run.project,
+            exit_code=int(exit_code),
+            message=message,
+            phase=failed_phase,
+            port=None if run.compose is None else int(run.compose.env["ODOO_PORT"]),
+            summary=summary,
+            reasons=reasons,
+            signal=signal.Signals(guard.received[0]).name if guard.received else None,
+            seconds=round(time.monotonic() - run.started, 2),
+            artefacts=run.artefacts,
+            log_file=config.log_file,
+            cleanup=report,
+            started_at=run.started_at,
+            phase_times=run.phase_times,
         )
         for reason in reasons:
             run.log.harness(f"rule failed: {reason}")
@@ -371,5 +389,11 @@ def _refused(config: Config, module: str, exc: HarnessError, echo: TextIO | None
     log.harness(f"ERROR: {exc.message}")
     log.harness(f"RESULT: exit {int(exc.exit_code)}: nothing was started")
     log.close()
-    return RunResult(module=module, project="", exit_code=int(exc.exit_code), message=exc.message, phase="preflight",
-                     log_file=config.log_file)
+    return RunResult(
+        module=module,
+        project="",
+        exit_code=int(exc.exit_code),
+        message=exc.message,
+        phase="preflight",
+        log_file=config.log_file,
+    )

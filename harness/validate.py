@@ -139,7 +139,8 @@ def failure(config: Config, demo: Demonstration) -> None:
         (tests / "test_harness_injected_failure.py").write_text(INJECTED_TEST, encoding="utf-8")
         init = tests / "__init__.py"
         init.write_text(
-            (init.read_text(encoding="utf-8") if init.exists() else "") + "\nfrom . import test_harness_injected_failure\n",
+            (init.read_text(encoding="utf-8") if init.exists() else "")
+            + "\nfrom . import test_harness_injected_failure\n",
             encoding="utf-8",
         )
         os.chmod(addons, 0o755)  # the container's user must read the copy
@@ -168,13 +169,23 @@ def _read_until_phase(child: subprocess.Popen[str], phase: str, echo: Callable[[
 
 def interrupt(config: Config, demo: Demonstration, phase: str) -> None:
     """SIGINT to a child run once it reports `phase`: exit 130, the log says where, nothing left."""
-    module = config.validation_module if phase != "tests" else (config.validation_interrupt_module or config.validation_module)
+    module = (
+        config.validation_module
+        if phase != "tests"
+        else (config.validation_interrupt_module or config.validation_module)
+    )
     argv = [sys.executable, "-m", "harness", "run", module]
     env = {**os.environ, "HARNESS_ROOT": str(config.root), "PYTHONUNBUFFERED": "1"}
     demo.command = f"{shlex.join(argv)}  # then SIGINT to its process group at phase {phase!r}"
     child = subprocess.Popen(
-        argv, cwd=config.root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        argv,
+        cwd=config.root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     try:
         reached = _read_until_phase(child, phase, print)
@@ -218,7 +229,9 @@ def port_exhaustion(config: Config, demo: Demonstration) -> None:
     created = [
         event
         for event in client.events(
-            since=since, until=until, decode=True,
+            since=since,
+            until=until,
+            decode=True,
             filters={"type": "container", "event": "create", "label": f"{engine.PROJECT_LABEL}={result.project}"},
         )
     ]
@@ -244,8 +257,14 @@ def healthcheck_timeout(config: Config, demo: Demonstration) -> None:
 
 TITLES = {
     "success": ("9.1 Successful Test Run", "exit 0, passing summary, nothing left"),
-    "failure": ("9.2 Intentional Failure Demonstration", "exit 1, FAIL line in the log, source unchanged, nothing left"),
-    "interrupt": ("9.3 Interrupted Execution Test", "exit 130, log ends saying interrupted in which phase, nothing left"),
+    "failure": (
+        "9.2 Intentional Failure Demonstration",
+        "exit 1, FAIL line in the log, source unchanged, nothing left",
+    ),
+    "interrupt": (
+        "9.3 Interrupted Execution Test",
+        "exit 130, log ends saying interrupted in which phase, nothing left",
+    ),
     "port_exhaustion": ("9.4 Port Allocation Test", "exit 3 with `No available ports in range`, no container created"),
     "healthcheck_timeout": ("9.4a Healthcheck Timeout (optional)", "exit 3, service logs saved, nothing left"),
 }
@@ -262,8 +281,12 @@ def run_one(config: Config, name: str, *, interrupt_phase: str = "tests") -> Dem
         if name == "interrupt":
             interrupt(config, demo, interrupt_phase)
         else:
-            {"success": success, "failure": failure, "port_exhaustion": port_exhaustion,
-             "healthcheck_timeout": healthcheck_timeout}[name](config, demo)
+            {
+                "success": success,
+                "failure": failure,
+                "port_exhaustion": port_exhaustion,
+                "healthcheck_timeout": healthcheck_timeout,
+            }[name](config, demo)
     except Exception as exc:  # the demonstration itself broke: a failed proof, not a crash
         demo.failures.append(f"the demonstration raised {exc!r}")
     demo.seconds = round(time.monotonic() - started, 1)
@@ -285,8 +308,14 @@ def write_proof_folder(demo: Demonstration) -> None:
     write_json(
         demo.folder / "result.json",
         {
-            "name": demo.name, "title": demo.title, "command": demo.command, "expected": demo.expected,
-            "exit_code": demo.exit_code, "proven": demo.ok, "checks": demo.checks, "failed_checks": demo.failures,
+            "name": demo.name,
+            "title": demo.title,
+            "command": demo.command,
+            "expected": demo.expected,
+            "exit_code": demo.exit_code,
+            "proven": demo.ok,
+            "checks": demo.checks,
+            "failed_checks": demo.failures,
             "seconds": demo.seconds,
         },
     )
@@ -294,14 +323,34 @@ def write_proof_folder(demo: Demonstration) -> None:
 
 def proof_markdown(config: Config, demos: list[Demonstration]) -> str:
     """PROOF.md, laid out as the work order's section 9, ready to paste into an issue."""
-    out = ["# Proof of Execution", "", f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by "
-           "`nox -s validate`.", ""]
+    out = [
+        "# Proof of Execution",
+        "",
+        f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by `nox -s validate`.",
+        "",
+    ]
     for demo in demos:
-        out += [f"## {demo.title}", "", "```bash", demo.command, f"echo \"Exit code: $?\"  # {demo.exit_code}", "```", "",
-                f"**Result:** {'PROVEN' if demo.ok else 'NOT PROVEN'} — expected {demo.expected}; "
-                f"exit code {demo.exit_code}; {demo.seconds} s.", ""]
+        out += [
+            f"## {demo.title}",
+            "",
+            "```bash",
+            demo.command,
+            f'echo "Exit code: $?"  # {demo.exit_code}',
+            "```",
+            "",
+            f"**Result:** {'PROVEN' if demo.ok else 'NOT PROVEN'} — expected {demo.expected}; "
+            f"exit code {demo.exit_code}; {demo.seconds} s.",
+            "",
+        ]
         out += [f"- [x] {check}" for check in demo.checks] + [f"- [ ] {failed}" for failed in demo.failures] + [""]
-        out += [f"Last {len(demo.log_tail)} lines of `{config.log_file.name}`:", "", "```text", *demo.log_tail, "```", ""]
+        out += [
+            f"Last {len(demo.log_tail)} lines of `{config.log_file.name}`:",
+            "",
+            "```text",
+            *demo.log_tail,
+            "```",
+            "",
+        ]
         out += ["Cleanup verification:", "", "```text", demo.cleanup_check, "```", ""]
     out += ["## 9.5 Documentation Review", "", "```text", *readme_excerpt(config), "```", ""]
     return "\n".join(out)
@@ -309,7 +358,11 @@ def proof_markdown(config: Config, demos: list[Demonstration]) -> str:
 
 def readme_excerpt(config: Config) -> list[str]:
     """The README's "Running tests" section (the work order's 9.5 shows it)."""
-    lines = (config.root / "README.md").read_text(encoding="utf-8").splitlines() if (config.root / "README.md").exists() else []
+    lines = (
+        (config.root / "README.md").read_text(encoding="utf-8").splitlines()
+        if (config.root / "README.md").exists()
+        else []
+    )
     start = next((i for i, line in enumerate(lines) if line.lower().startswith("## running tests")), None)
     if start is None:
         return ["(README.md has no 'Running tests' section)"]

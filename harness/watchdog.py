@@ -10,6 +10,7 @@ extra image (testcontainers needs its Ryuk container for the same job).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import signal
@@ -37,10 +38,8 @@ class Watchdog:
     def _send(self, message: bytes) -> None:
         if self.write_fd is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             os.write(self.write_fd, message)
-        except OSError:
-            pass
 
     def disarm(self) -> None:
         """Tell the watchdog the run cleaned up after itself, so it exits without acting."""
@@ -91,10 +90,8 @@ def _stop_orphans(pids: list[int]) -> None:
     """Kill the dead run's children (each leads its own process group): a `compose up` still
     creating containers would otherwise race the teardown."""
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def main(argv: list[str] | None = None) -> int:

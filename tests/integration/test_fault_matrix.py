@@ -33,7 +33,11 @@ PHASES = {
     "up": ("fixture_pass", {}, "[harness] phase: up"),
     "readiness": ("fixture_pass", {"STANDIN_BOOT_DELAY": "30"}, "[harness] phase: readiness"),
     "tests": ("fixture_slow", {}, "Starting "),
-    "teardown": ("fixture_pass", {"HARNESS_FAULT_PAUSE": "teardown:4"}, "fault injection: pausing 4 s in phase teardown"),
+    "teardown": (
+        "fixture_pass",
+        {"HARNESS_FAULT_PAUSE": "teardown:4"},
+        "fault injection: pausing 4 s in phase teardown",
+    ),
 }
 # How long the watchdog may take after SIGKILL (dockerd stops containers within the 3 s stop timeout).
 WATCHDOG_DEADLINE = 60.0
@@ -127,19 +131,33 @@ def test_log_file_not_writable(images: object, tmp_path: Path, client: object) -
 
 def test_eight_concurrent_runs_of_mixed_modules(images: object, tmp_path: Path, client: object) -> None:
     cases = {
-        "fixture_pass": 0, "fixture_fail": 1, "fixture_error": 1, "fixture_notests": 1,
+        "fixture_pass": 0,
+        "fixture_fail": 1,
+        "fixture_error": 1,
+        "fixture_notests": 1,
         "fixture_importerror": 1,
     }
-    modules = ["fixture_pass", "fixture_fail", "fixture_pass", "fixture_error",
-               "fixture_notests", "fixture_pass", "fixture_importerror", "fixture_pass"]
+    modules = [
+        "fixture_pass",
+        "fixture_fail",
+        "fixture_pass",
+        "fixture_error",
+        "fixture_notests",
+        "fixture_pass",
+        "fixture_importerror",
+        "fixture_pass",
+    ]
     started = time.monotonic()
-    runs = [cli_run(m, standin_env(tmp_path / f"run{i}", HARNESS_READY_TIMEOUT="240"))
-            for i, m in enumerate(modules)]
+    runs = [cli_run(m, standin_env(tmp_path / f"run{i}", HARNESS_READY_TIMEOUT="240")) for i, m in enumerate(modules)]
     codes = [r.finish(timeout=400) for r in runs]
     projects = [project_of(r) for r in runs]
     leftovers = [engine.project_resources(client, p) for p in projects]
-    record("8 concurrent runs, mixed modules", codes, "none" if all(x.empty for x in leftovers) else "LEAK",
-           time.monotonic() - started)
+    record(
+        "8 concurrent runs, mixed modules",
+        codes,
+        "none" if all(x.empty for x in leftovers) else "LEAK",
+        time.monotonic() - started,
+    )
     assert codes == [cases[m] for m in modules], "\n\n".join(r.output[-3000:] for r in runs)
     assert len(set(projects)) == 8
     assert all(x.empty for x in leftovers)

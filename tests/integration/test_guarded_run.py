@@ -14,11 +14,11 @@ import pytest
 
 from harness import engine
 from tests.integration.conftest import (
-    FAULTS_OVERRIDE,
     COMPOSE_FILES,
+    FAULTS_OVERRIDE,
+    cli_run,
     config_from,
     nox_run,
-    cli_run,
     project_of,
     standin_env,
     wait_until_gone,
@@ -65,8 +65,11 @@ def test_missing_module_exits_2_before_anything_starts(env: dict[str, str], clie
     run = nox_run("no_such_module", env)
     assert run.finish() == 2, run.output
     assert "not found in addons path" in run.output and str(config_from(env).addons_path) in run.output
-    events = list(client.events(since=since, until=int(time.time()) + 1, decode=True,
-                                filters={"type": "container", "event": "create"}))
+    events = list(
+        client.events(
+            since=since, until=int(time.time()) + 1, decode=True, filters={"type": "container", "event": "create"}
+        )
+    )
     assert not [e for e in events if "hit-agent-test-no_such_module" in json.dumps(e)]
 
 
@@ -127,7 +130,7 @@ def test_two_concurrent_runs_get_different_names_and_ports(images: object, tmp_p
     codes = [r.finish() for r in runs]
     assert codes == [0, 0], "\n\n".join(r.output for r in runs)
     projects = [project_of(r) for r in runs]
-    ports = [result_json(e, p)["port"] for e, p in zip(envs, projects)]
+    ports = [result_json(e, p)["port"] for e, p in zip(envs, projects, strict=False)]
     assert projects[0] != projects[1]
     assert ports[0] != ports[1]
     for project in projects:

@@ -187,3 +187,17 @@ def test_stream_timeout_holds_after_a_partial_line(kill_later):
     kill_later(int(lines[0]))
     assert outcome.timed_out
     assert outcome.seconds < 0.65
+
+
+def test_stream_joins_a_character_split_across_writes_and_replaces_bad_bytes():
+    code = """
+        import sys, time
+        out = sys.stdout.buffer
+        out.write(b"caf\\xc3"); out.flush()
+        time.sleep(0.05)
+        out.write(b"\\xa9\\r\\nbad \\xff\\n"); out.flush()
+    """
+    lines: list[str] = []
+    outcome = proc.stream(python(code), lines.append, timeout=30, poll=0.01)
+    assert outcome.returncode == 0
+    assert lines == ["café", "bad \ufffd"]

@@ -68,7 +68,12 @@ def test_compose_matches_the_work_order_and_the_odoo_18_facts() -> None:
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
     health = odoo["healthcheck"]
     assert "curl -f http://localhost:8069/web/health" in " ".join(health["test"])
-    assert (health["interval"], health["timeout"], health["retries"], health["start_period"]) == ("10s", "5s", 30, "60s")
+    assert (health["interval"], health["timeout"], health["retries"], health["start_period"]) == (
+        "10s",
+        "5s",
+        30,
+        "60s",
+    )
     # The server must never see the test database (the race in shared/odoo18/README.md).
     assert odoo["command"] == ["--db-filter=^$$"]
     assert {"HOST", "USER", "PASSWORD"} <= set(odoo["environment"])
