@@ -107,7 +107,10 @@ def _convert(name: str, raw: Any, default: Any) -> Any:
             return parse_port_range(raw)
         if name == "compose_files":
             items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
-            return tuple(Path(item) for item in items if item)
+            files = tuple(Path(item) for item in items if item)
+            if not files:
+                raise ValueError("no compose file")
+            return files
         if isinstance(default, bool):
             return raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes", "on"}
         if isinstance(default, Path):

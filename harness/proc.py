@@ -67,6 +67,8 @@ def _spawn(
         )
     except FileNotFoundError:
         raise EnvironmentProblem(f"{argv[0]!r} not found on PATH; run `bash scripts/provision-engine.sh`") from None
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot start {argv[0]!r}: {exc.strerror}") from None
     for listener in SPAWN_LISTENERS:
         listener(child.pid)
     return child
