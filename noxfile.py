@@ -11,6 +11,7 @@ nox -s validate                      every validation demonstration, proof under
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,13 +22,15 @@ sys.path.insert(0, str(ROOT))
 
 from harness.config import load_config  # noqa: E402
 from harness.errors import ExitCode, HarnessError  # noqa: E402
-from harness.modules import discover_modules  # noqa: E402
+from harness.modules import discover_modules, requested_modules  # noqa: E402
 
 nox.options.sessions = ["unit"]
 nox.options.reuse_existing_virtualenvs = True
 
 CONFIG = load_config(ROOT)
-MODULES = discover_modules(CONFIG.addons_path) or ["<none found>"]
+FOUND = discover_modules(CONFIG.addons_path)
+ASKED = [m for m in requested_modules([*sys.argv, os.environ.get("NOXSESSION", "")]) if m not in FOUND]
+MODULES = FOUND + ASKED or ["<none found>"]
 
 
 def finish(code: int) -> None:

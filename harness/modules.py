@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from harness.errors import UsageError
@@ -61,3 +63,17 @@ def check_module(addons_path: Path, module: str) -> Path:
         f"module {module!r} not found in addons path {addons_path} (no {module}/{MANIFEST}){hint} "
         f"Modules there: {listing}."
     )
+
+
+# `tests(module='NAME')` as nox names the parametrized session.
+_SESSION_ARG = re.compile(r"tests\(module=['\"]([^'\"]*)['\"]\)")
+
+
+def requested_modules(words: Iterable[str]) -> list[str]:
+    """Module names asked for as `tests(module='NAME')` in a command line or NOXSESSION value.
+
+    The noxfile adds these to the sessions it defines, so a misspelt module
+    reaches the harness's own check (exit 2, closest names) instead of nox's
+    "Sessions not found" (exit 3, which the harness reserves for the environment).
+    """
+    return [match for word in words for match in _SESSION_ARG.findall(word)]

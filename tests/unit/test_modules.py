@@ -128,3 +128,12 @@ def test_manifest_that_is_not_a_dict(addons):
 def test_broken_manifest_makes_check_module_fail_with_usage_error(addons):
     with pytest.raises(UsageError, match="not a Python dict literal"):
         check_module(addons, "broken")
+
+
+def test_requested_modules_reads_nox_session_names() -> None:
+    from harness.modules import requested_modules
+
+    argv = ["nox", "-s", "tests(module='traction')", "--session", 'tests(module="hub_x")', "unit"]
+    assert requested_modules(argv) == ["traction", "hub_x"]
+    assert requested_modules(["tests(module='a'),tests(module='b')"]) == ["a", "b"]
+    assert requested_modules(["nox", "-s", "unit"]) == []
