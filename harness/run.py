@@ -6,7 +6,7 @@ import dataclasses
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
@@ -37,6 +37,9 @@ class SignalGuard:
 
     def __init__(self) -> None:
         self.received: list[int] = []
+        # Where the run was when each signal came: set by the run, read by the handler.
+        self.where: Callable[[], str] = lambda: ""
+        self.received_in: list[str] = []
         self.shielded = False
         self._previous: dict[int, Any] = {}
 
@@ -49,6 +52,7 @@ class SignalGuard:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
+        self.received_in.append(self.where())
         if not self.shielded:
             self.shielded = True
             raise Interrupted(signum)
@@ -317,6 +321,7 @@ def run_module(
             run = GuardedRun(config, module, echo, extra_env or {})
         except HarnessError as exc:
             return _refused(config, module, exc, echo)
+        guard.where = lambda: run.phase
         exit_code: int = ExitCode.PASSED
         message = ""
         summary = ""
@@ -349,7 +354,7 @@ def run_module(
         if guard.received and exit_code not in {ExitCode.SIGINT, ExitCode.SIGTERM, ExitCode.SIGHUP}:
             first = guard.received[0]
             exit_code = Interrupted(first).exit_code
-            message = f"interrupted by {signal.Signals(first).name} during phase {failed_phase}; {message}"
+            message = f"interrupted by {signal.Signals(first).name} during phase {guard.received_in[0]}; {message}"
         if report is not None and not report.clean and exit_code == ExitCode.PASSED:
             exit_code, message = ExitCode.ENVIRONMENT, f"cleanup left resources behind: {report.leftovers.describe()}"
         result = RunResult(

@@ -32,7 +32,7 @@ PHASES = {
     "before-up": ("fixture_pass", {"HARNESS_FAULT_PAUSE": "port:30"}, "fault injection: pausing"),
     "up": ("fixture_pass", {}, "[harness] phase: up"),
     "readiness": ("fixture_pass", {"STANDIN_BOOT_DELAY": "30"}, "[harness] phase: readiness"),
-    "tests": ("fixture_slow", {}, "Starting "),
+    "tests": ("fixture_slow", {}, ": Starting Test"),
     "teardown": (
         "fixture_pass",
         {"HARNESS_FAULT_PAUSE": "teardown:4"},
@@ -50,6 +50,8 @@ def test_signal_in_every_phase(images: object, tmp_path: Path, client: object, s
     env = standin_env(tmp_path, (*COMPOSE_FILES, FAULTS_OVERRIDE), **extra)
     run = nox_run(module, env)
     run.wait_for(marker)
+    if phase == "up":
+        time.sleep(1.0)  # compose is creating the network, volumes and containers by now
     project = project_of(run)
     sent = time.monotonic()
     run.signal_group(SIGNALS[signame])
@@ -111,6 +113,8 @@ def test_port_taken_between_probe_and_up(images: object, tmp_path: Path, client:
     line = run.wait_for("[harness] phase: up (attempt 1, port ")
     port = int(line.rsplit("port ", 1)[1].rstrip(")"))
     with socket.socket() as thief:
+        # As Docker's proxy binds: earlier tests' connections may linger in TIME_WAIT on this port.
+        thief.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         thief.bind(("127.0.0.1", port))
         thief.listen()
         _finish_case("port taken between probe and up", run, client, 0)

@@ -114,7 +114,7 @@ def test_signal_to_nox_process_group(
     run = nox_run(module, env)
     run.wait_for(f"[harness] phase: {phase}")
     if phase == "tests":
-        run.wait_for("Starting ")  # the test process really runs inside the container
+        run.wait_for(": Starting Test")  # the test process really runs inside the container
     run.signal_group(sig)
     code = run.finish(timeout=120)
     assert code == 128 + sig, run.output
