@@ -170,7 +170,8 @@ def ensure_standin_images(root: Path, *, force: bool = False, log: Log = print) 
     images = StandinImages(base=base_ref, odoo=odoo_spec.reference(base_ref), db=db_spec.reference(base_ref))
     _require_docker()
     with _build_lock():
-        if force or not _image_exists(images.odoo) or not _image_exists(images.db):
+        built = force or not _image_exists(images.odoo) or not _image_exists(images.db)
+        if built:
             if force or not _image_exists(base_ref):
                 _build_base(base_ref, log)
             for spec, ref in ((odoo_spec, images.odoo), (db_spec, images.db)):
@@ -179,6 +180,8 @@ def ensure_standin_images(root: Path, *, force: bool = False, log: Log = print) 
         for spec, ref in ((odoo_spec, images.odoo), (db_spec, images.db)):
             current = f"{REPOSITORY}/standin-{spec.name}:{CURRENT_TAG}"
             _run(["docker", "tag", ref, current], timeout=QUICK_TIMEOUT, what=f"tagging {current}")
+        if built:
+            _remove_stale_tags(images)
     return images
 
 
@@ -376,6 +379,23 @@ def _build_from_base(spec: _ImageSpec, ref: str, base_ref: str, *, no_cache: boo
     env = {**os.environ, "DOCKER_BUILDKIT": "0"}
     _run(cmd, timeout=BUILD_TIMEOUT, what=f"docker build of {ref}", env=env)
     log(f"built {ref} in {time.monotonic() - started:.1f} s")
+
+
+def _remove_stale_tags(images: StandinImages) -> None:
+    """Untag older builds so they do not pile up; `docker rmi` leaves images in use alone."""
+    keep = {images.base, images.odoo, images.db}
+    for name in ("odoo", "db", "base"):
+        repository = f"{REPOSITORY}/standin-{name}"
+        listed = _run(
+            ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository],
+            timeout=QUICK_TIMEOUT,
+            what=f"listing {repository}",
+        )
+        for ref in listed.split():
+            if ref not in keep and not ref.endswith(f":{CURRENT_TAG}"):
+                subprocess.run(
+                    ["docker", "rmi", ref], capture_output=True, timeout=QUICK_TIMEOUT, check=False
+                )
 
 
 # --- commands --------------------------------------------------------------------------------

@@ -101,6 +101,7 @@ def hold_ports(ports: Iterable[int], host: str = "127.0.0.1") -> Iterable[list[s
     try:
         for port in ports:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers must not stop us
             sock.bind((host, port))
             sock.listen()
             sockets.append(sock)

@@ -274,7 +274,10 @@ def run_one(config: Config, name: str, *, interrupt_phase: str = "tests") -> Dem
     """Run one demonstration, judge it, and write its folder under validation/."""
     title, expected = TITLES[name]
     session = f"validate_{name}" + (f" -- --phase={interrupt_phase}" if name == "interrupt" else "")
-    demo = Demonstration(name, title, f"nox -s {session}", expected, folder=_folder(config, name))
+    # The HARNESS_* settings in force belong to the command: without them nobody could repeat it.
+    settings = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("HARNESS_"))
+    command = f"{settings} nox -s {session}".strip()
+    demo = Demonstration(name, title, command, expected, folder=_folder(config, name))
     print(f"{HARNESS_TAG} validate: {title}: expecting {expected}", flush=True)
     started = time.monotonic()
     try:
