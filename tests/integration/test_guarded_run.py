@@ -135,3 +135,11 @@ def test_two_concurrent_runs_get_different_names_and_ports(images: object, tmp_p
     assert ports[0] != ports[1]
     for project in projects:
         assert wait_until_gone(client, project, 0)[0].empty
+
+
+def test_tests_outliving_their_timeout_fail(images: object, tmp_path: Path, client: object) -> None:
+    env = standin_env(tmp_path, HARNESS_TEST_TIMEOUT="5")
+    run = cli_run("fixture_slow", env)
+    assert run.finish() == 1, run.output
+    assert "outlived its timeout of 5 s" in run.output
+    assert engine.project_resources(client, project_of(run)).empty

@@ -58,9 +58,7 @@ class Project:
         cmd = ["docker", "compose", "-p", self.name]
         for file in self.files:
             cmd += ["-f", str(file)]
-        return subprocess.run(
-            [*cmd, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        return subprocess.run([*cmd, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
 
     def exec_odoo(self, *args: str, timeout: float = EXEC_TIMEOUT) -> subprocess.CompletedProcess[str]:
         return self.compose("exec", "-T", "odoo", *args, timeout=timeout)
@@ -166,7 +164,10 @@ def test_images_are_reused_quickly_and_tagged_current(standin_images: StandinIma
         current = ref.rsplit(":", 1)[0] + ":current"
         ids = subprocess.run(
             ["docker", "image", "inspect", "--format", "{{.Id}}", ref, current],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         ).stdout.split()
         assert len(ids) == 2 and ids[0] == ids[1]
 
@@ -174,10 +175,21 @@ def test_images_are_reused_quickly_and_tagged_current(standin_images: StandinIma
 def test_odoo_image_has_no_odoo_bin(standin_images: StandinImages) -> None:
     result = subprocess.run(
         [
-            "docker", "run", "--rm", "--name", f"standin-dev-{secrets.token_hex(4)}", "--entrypoint", "bash",
-            standin_images.odoo, "-c", "command -v odoo; command -v odoo-bin",
+            "docker",
+            "run",
+            "--rm",
+            "--name",
+            f"standin-dev-{secrets.token_hex(4)}",
+            "--entrypoint",
+            "bash",
+            standin_images.odoo,
+            "-c",
+            "command -v odoo; command -v odoo-bin",
         ],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.stdout.split() == ["/usr/bin/odoo"]
 
@@ -202,7 +214,9 @@ def test_odoo_bin_is_not_found(stack: Project) -> None:
 
 
 def test_exec_without_db_args_fails_on_the_local_socket(stack: Project) -> None:
-    result = stack.exec_odoo(*ODOO, "-d", _db_name("nodbargs"), "--test-enable", "--stop-after-init", "-i", "fixture_pass")
+    result = stack.exec_odoo(
+        *ODOO, "-d", _db_name("nodbargs"), "--test-enable", "--stop-after-init", "-i", "fixture_pass"
+    )
     assert result.returncode == 1
     assert "odoo: database: default@default:default" in result.stderr
     assert 'connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed' in result.stderr
@@ -233,7 +247,11 @@ def test_test_enable_without_http_port_hits_the_servers_port(stack: Project) -> 
         (
             "fixture_error",
             1,
-            ["ERROR: TestItem.test_boom", 'RuntimeError("boom")', "0 failed, 1 error(s) of 1 tests when loading database"],
+            [
+                "ERROR: TestItem.test_boom",
+                'RuntimeError("boom")',
+                "0 failed, 1 error(s) of 1 tests when loading database",
+            ],
             "ERROR",
         ),
         (
@@ -264,8 +282,18 @@ def test_module_run_matches_real_odoo(
     db = _db_name(module)
     started = time.monotonic()
     result = stack.exec_odoo(
-        *ODOO, "-d", db, *DB_ARGS, "--http-port", "8071", "--test-tags", f"/{module}",
-        "--stop-after-init", "-i", module, "--log-level=test",
+        *ODOO,
+        "-d",
+        db,
+        *DB_ARGS,
+        "--http-port",
+        "8071",
+        "--test-tags",
+        f"/{module}",
+        "--stop-after-init",
+        "-i",
+        module,
+        "--log-level=test",
     )
     log = result.stderr
     assert result.returncode == exit_code, log
@@ -285,13 +313,25 @@ def test_module_run_matches_real_odoo(
 
 def test_post_install_tests_run_after_at_install_ones(stack: Project) -> None:
     result = stack.exec_odoo(
-        *ODOO, "-d", _db_name("order"), *DB_ARGS, "--http-port", "8071", "--test-tags", "/fixture_pass",
-        "--stop-after-init", "-i", "fixture_pass",
+        *ODOO,
+        "-d",
+        _db_name("order"),
+        *DB_ARGS,
+        "--http-port",
+        "8071",
+        "--test-tags",
+        "/fixture_pass",
+        "--stop-after-init",
+        "-i",
+        "fixture_pass",
     )
     lines = result.stderr.splitlines()
     post = next(i for i, line in enumerate(lines) if "odoo.service.server: Starting post tests" in line)
     started = [(i, line.split("Starting ")[1].strip()) for i, line in enumerate(lines) if ": Starting Test" in line]
-    assert [name for i, name in started if i < post] == ["TestAtInstall.test_addition ...", "TestAtInstall.test_membership ..."]
+    assert [name for i, name in started if i < post] == [
+        "TestAtInstall.test_addition ...",
+        "TestAtInstall.test_membership ...",
+    ]
     assert [name for i, name in started if i > post] == ["TestPostInstall.test_post_install ..."]
 
 
@@ -299,13 +339,29 @@ def test_first_signal_interrupts_a_running_test(stack: Project) -> None:
     db = _db_name("slow")
     pidfile = f"/tmp/{db}.pid"
     odoo = " ".join(
-        [*ODOO, "-d", db, *DB_ARGS, "--http-port", "8071", "--test-tags", "/fixture_slow", "--stop-after-init", "-i", "fixture_slow"]
+        [
+            *ODOO,
+            "-d",
+            db,
+            *DB_ARGS,
+            "--http-port",
+            "8071",
+            "--test-tags",
+            "/fixture_slow",
+            "--stop-after-init",
+            "-i",
+            "fixture_slow",
+        ]
     )
     compose = ["docker", "compose", "-p", stack.name, *[a for f in stack.files for a in ("-f", str(f))]]
     # `exec` keeps bash's pid, so the pid file names the Odoo process itself.
     runner = subprocess.Popen(
         [*compose, "exec", "-T", "odoo", "bash", "-c", f"echo $$ > {pidfile}; exec {odoo}"],
-        env=stack.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=stack.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(runner.stderr or ()), daemon=True)
@@ -341,8 +397,22 @@ def test_server_without_db_filter_falls_into_the_uninitialised_database_trap(sta
     assert stack.compose(*psql, f"CREATE DATABASE {db} OWNER {role}").returncode == 0
     assert stack.exec_odoo(*curl).stdout == "500"
     run = stack.exec_odoo(
-        *ODOO, "-d", db, "--db_host", "db", "--db_user", role, "--db_password", role, "--http-port", "8071",
-        "--test-tags", "/fixture_pass", "--stop-after-init", "-i", "fixture_pass",
+        *ODOO,
+        "-d",
+        db,
+        "--db_host",
+        "db",
+        "--db_user",
+        role,
+        "--db_password",
+        role,
+        "--http-port",
+        "8071",
+        "--test-tags",
+        "/fixture_pass",
+        "--stop-after-init",
+        "-i",
+        "fixture_pass",
     )
     assert run.returncode == 0, run.stderr
     assert stack.exec_odoo(*curl).stdout == "200"
