@@ -41,7 +41,7 @@ VARIANT = "minbase"
 PACKAGES: tuple[str, ...] = ("python3", "python3-psycopg2", "curl", "postgresql-15")
 # Left out of the image (tar --exclude): caches, docs, the cluster Debian's postinst creates
 # (the db entrypoint runs its own initdb), and LLVM, which only serves PostgreSQL's JIT
-# (switched off in the db image) yet is a third of the root filesystem.
+# (switched off in the db image) yet weighs some 130 MB.
 ROOTFS_EXCLUDES: tuple[str, ...] = (
     "./dev/*",
     "./proc/*",
@@ -133,9 +133,7 @@ def _files_of(path: Path) -> list[tuple[str, Path]]:
     if not path.is_dir():
         raise FileNotFoundError(f"cannot hash {path}: no such file or directory")
     files = [
-        p
-        for p in path.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in {".pyc", ".pyo"}
+        p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix not in {".pyc", ".pyo"}
     ]
     return sorted((p.relative_to(path).as_posix(), p) for p in files)
 
@@ -162,46 +160,80 @@ def image_specs(root: Path) -> tuple[_ImageSpec, _ImageSpec]:
     )
 
 
+def standin_references(root: Path) -> StandinImages:
+    """The references the current build inputs map to (pure: no Docker involved)."""
+    odoo_spec, db_spec = image_specs(Path(root).resolve())
+    base_ref = base_reference()
+    return StandinImages(base=base_ref, odoo=odoo_spec.reference(base_ref), db=db_spec.reference(base_ref))
+
+
 def ensure_standin_images(root: Path, *, force: bool = False, log: Log = print) -> StandinImages:
     """Build what is missing (or everything with `force`), then tag odoo and db `:current`."""
     root = Path(root).resolve()
-    odoo_spec, db_spec = image_specs(root)
-    base_ref = base_reference()
-    images = StandinImages(base=base_ref, odoo=odoo_spec.reference(base_ref), db=db_spec.reference(base_ref))
+    images = standin_references(root)
     _require_docker()
     with _build_lock():
-        built = force or not _image_exists(images.odoo) or not _image_exists(images.db)
-        if built:
-            if force or not _image_exists(base_ref):
-                _build_base(base_ref, log)
-            for spec, ref in ((odoo_spec, images.odoo), (db_spec, images.db)):
-                if force or not _image_exists(ref):
-                    _build_from_base(spec, ref, base_ref, no_cache=force, log=log)
-        for spec, ref in ((odoo_spec, images.odoo), (db_spec, images.db)):
-            current = f"{REPOSITORY}/standin-{spec.name}:{CURRENT_TAG}"
+        # A forced rebuild re-uses the tags: remember what they named, to remove it afterwards.
+        replaced = _ids_of(images) if force else []
+        built = _build_missing(root, images, force=force, log=log)
+        for name, ref in (("odoo", images.odoo), ("db", images.db)):
+            current = f"{REPOSITORY}/standin-{name}:{CURRENT_TAG}"
             _run(["docker", "tag", ref, current], timeout=QUICK_TIMEOUT, what=f"tagging {current}")
         if built:
             _remove_stale_tags(images)
+            kept = set(_ids_of(images))
+            _remove_images(image_id for image_id in replaced if image_id not in kept)
     return images
+
+
+def _build_missing(root: Path, images: StandinImages, *, force: bool, log: Log) -> bool:
+    """Build the images that do not exist (all with `force`); True when anything was built."""
+    odoo_spec, db_spec = image_specs(root)
+    if not force and _image_exists(images.odoo) and _image_exists(images.db):
+        return False
+    if force or not _image_exists(images.base):
+        _build_base(images.base, log)
+    for spec, ref in ((odoo_spec, images.odoo), (db_spec, images.db)):
+        if force or not _image_exists(ref):
+            _build_from_base(spec, ref, images.base, no_cache=force, log=log)
+    return True
+
+
+def _ids_of(images: StandinImages) -> list[str]:
+    """IDs of the images, children before the base (which cannot go while they exist)."""
+    ids = (_image_id(ref) for ref in (images.odoo, images.db, images.base))
+    return [image_id for image_id in ids if image_id]
 
 
 def _require_docker() -> None:
     """Fail clearly when the docker CLI is missing or cannot reach the engine."""
     if shutil.which("docker") is None:
         raise EnvironmentProblem("docker is not installed (no `docker` on PATH): cannot build the stand-in images")
-    _run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=QUICK_TIMEOUT, what="reaching the Docker engine")
+    _run(
+        ["docker", "version", "--format", "{{.Server.Version}}"],
+        timeout=QUICK_TIMEOUT,
+        what="reaching the Docker engine",
+    )
 
 
 def _image_exists(ref: str) -> bool:
     """True when the engine holds an image under this reference."""
-    proc = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{.Id}}", ref],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=QUICK_TIMEOUT,
-        check=False,
-    )
-    return proc.returncode == 0
+    return _image_id(ref) is not None
+
+
+def _image_id(ref: str) -> str | None:
+    """The image ID a reference names, or None."""
+    try:
+        proc = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", ref],
+            capture_output=True,
+            text=True,
+            timeout=QUICK_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise EnvironmentProblem(f"docker image inspect {ref} did not answer within {QUICK_TIMEOUT:.0f} s") from None
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
 
 
 @contextlib.contextmanager
@@ -269,9 +301,7 @@ def debian_mirror(suite: str = SUITE) -> str:
             mirror = _mirror_from_one_line(source.read_text(encoding="utf-8", errors="replace"), suite)
             if mirror:
                 return mirror
-    raise EnvironmentProblem(
-        f"no apt source for Debian {suite} in /etc/apt: set {MIRROR_ENV} to a Debian mirror URL"
-    )
+    raise EnvironmentProblem(f"no apt source for Debian {suite} in /etc/apt: set {MIRROR_ENV} to a Debian mirror URL")
 
 
 def _mirror_from_deb822(text: str, suite: str) -> str | None:
@@ -321,14 +351,18 @@ def _import_rootfs(rootfs: Path, ref: str) -> None:
             import_rc = importer.wait(timeout=max(1.0, deadline - time.monotonic()))
             tar_rc = tar.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            raise EnvironmentProblem(f"docker import of the stand-in base timed out after {IMPORT_TIMEOUT:.0f} s") from None
+            raise EnvironmentProblem(
+                f"docker import of the stand-in base timed out after {IMPORT_TIMEOUT:.0f} s"
+            ) from None
         finally:
             for proc in (tar, importer):
                 if proc is not None and proc.poll() is None:
                     proc.kill()
                     proc.wait(timeout=QUICK_TIMEOUT)
         if tar_rc != 0:
-            raise EnvironmentProblem(f"tar of the stand-in root filesystem failed (exit {tar_rc}):\n{_tail_of(tar_err)}")
+            raise EnvironmentProblem(
+                f"tar of the stand-in root filesystem failed (exit {tar_rc}):\n{_tail_of(tar_err)}"
+            )
         if import_rc != 0:
             raise EnvironmentProblem(f"docker import {ref} failed (exit {import_rc}):\n{_tail_of(import_out)}")
 
@@ -343,7 +377,8 @@ def _remove_rootfs(workdir: Path, log: Log) -> None:
     """Delete the temporary root filesystem, but never through a mount left inside it."""
     mounts = _mounts_under(workdir)
     for mount in sorted(mounts, key=len, reverse=True):
-        subprocess.run(["umount", "-l", mount], capture_output=True, timeout=QUICK_TIMEOUT, check=False)
+        with contextlib.suppress(subprocess.TimeoutExpired, FileNotFoundError):
+            subprocess.run(["umount", "-l", mount], capture_output=True, timeout=QUICK_TIMEOUT, check=False)
     if _mounts_under(workdir):
         log(f"warning: {workdir} still has mounts inside; left in place, remove it by hand")
         return
@@ -381,6 +416,18 @@ def _build_from_base(spec: _ImageSpec, ref: str, base_ref: str, *, no_cache: boo
     log(f"built {ref} in {time.monotonic() - started:.1f} s")
 
 
+def _remove_images(ids: Iterable[str]) -> None:
+    """Remove images a forced rebuild left untagged; in-use ones stay (no --force)."""
+    for image_id in ids:
+        _remove_image(image_id)
+
+
+def _remove_image(ref: str) -> None:
+    """Best effort `docker rmi` (no --force: an image a container uses stays)."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        subprocess.run(["docker", "rmi", ref], capture_output=True, timeout=QUICK_TIMEOUT, check=False)
+
+
 def _remove_stale_tags(images: StandinImages) -> None:
     """Untag older builds so they do not pile up; `docker rmi` leaves images in use alone."""
     keep = {images.base, images.odoo, images.db}
@@ -393,9 +440,7 @@ def _remove_stale_tags(images: StandinImages) -> None:
         )
         for ref in listed.split():
             if ref not in keep and not ref.endswith(f":{CURRENT_TAG}"):
-                subprocess.run(
-                    ["docker", "rmi", ref], capture_output=True, timeout=QUICK_TIMEOUT, check=False
-                )
+                _remove_image(ref)
 
 
 # --- commands --------------------------------------------------------------------------------

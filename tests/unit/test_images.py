@@ -1,0 +1,147 @@
+"""harness.images without Docker: content hashes, image references, apt sources parsing."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import images
+from harness.errors import EnvironmentProblem
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def test_content_hash_is_stable_and_short(tmp_path: Path) -> None:
+    tree = _tree(tmp_path / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
+    first = images.content_hash([tree], extra=["x"])
+    assert first == images.content_hash([tree], extra=["x"])
+    assert len(first) == 12 and int(first, 16) >= 0
+
+
+def test_content_hash_does_not_depend_on_the_checkout_location(tmp_path: Path) -> None:
+    one = _tree(tmp_path / "one" / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
+    two = _tree(tmp_path / "two" / "elsewhere" / "ctx", {"sub/b.txt": "beta", "a.txt": "alpha"})
+    assert images.content_hash([one]) == images.content_hash([two])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda root: (root / "a.txt").write_text("alpha!", encoding="utf-8"),
+        lambda root: (root / "sub" / "c.txt").write_text("", encoding="utf-8"),
+        lambda root: (root / "sub" / "b.txt").rename(root / "sub" / "renamed.txt"),
+        lambda root: os.chmod(root / "a.txt", 0o755),
+    ],
+    ids=["content", "new-file", "rename", "mode"],
+)
+def test_content_hash_changes_when_a_file_changes(tmp_path: Path, change) -> None:
+    tree = _tree(tmp_path / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
+    before = images.content_hash([tree])
+    change(tree)
+    assert images.content_hash([tree]) != before
+
+
+def test_content_hash_ignores_python_caches(tmp_path: Path) -> None:
+    tree = _tree(tmp_path / "ctx", {"mod.py": "x = 1"})
+    before = images.content_hash([tree])
+    _tree(tree, {"__pycache__/mod.cpython-311.pyc": "junk", "old.pyc": "junk"})
+    assert images.content_hash([tree]) == before
+
+
+def test_content_hash_covers_extra_strings_and_single_files(tmp_path: Path) -> None:
+    file = _tree(tmp_path, {"Dockerfile": "FROM x"}) / "Dockerfile"
+    assert images.content_hash([file], extra=["base=a"]) != images.content_hash([file], extra=["base=b"])
+    assert images.content_hash([], extra=["ab", "c"]) != images.content_hash([], extra=["a", "bc"])
+
+
+def test_content_hash_rejects_a_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        images.content_hash([tmp_path / "missing"])
+
+
+def test_references_are_tagged_by_their_inputs() -> None:
+    base = images.base_reference()
+    assert base.startswith("hub-harness/standin-base:") and len(base.rsplit(":", 1)[1]) == 12
+    odoo_spec, db_spec = images.image_specs(images.REPO_ROOT)
+    assert odoo_spec.reference(base).startswith("hub-harness/standin-odoo:")
+    assert db_spec.reference(base).startswith("hub-harness/standin-db:")
+    # A new base means new odoo/db images.
+    assert odoo_spec.reference(base) != odoo_spec.reference(base + "x")
+
+
+def test_standin_dir_holds_the_build_files() -> None:
+    for name in ("Dockerfile.odoo", "Dockerfile.db", "compose.override.yml", "faults.override.yml"):
+        assert (images.STANDIN_DIR / name).is_file(), name
+
+
+DEB822 = """\
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+
+Types: deb-src
+URIs: http://src.example/debian
+Suites: bookworm
+Components: main
+
+Types: deb
+# a comment
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+"""
+
+
+def test_mirror_from_deb822_picks_the_binary_entry_of_the_exact_suite() -> None:
+    assert images._mirror_from_deb822(DEB822, "bookworm") == "http://mirror.example/debian"
+    assert images._mirror_from_deb822(DEB822, "trixie") is None
+
+
+def test_mirror_from_one_line_sources() -> None:
+    text = (
+        "# deb http://old.example/debian bookworm main\n"
+        "deb [arch=amd64] http://mirror.example/debian bookworm main contrib\n"
+    )
+    assert images._mirror_from_one_line(text, "bookworm") == "http://mirror.example/debian"
+    assert images._mirror_from_one_line(text, "bullseye") is None
+
+
+def test_mirror_can_be_given_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(images.MIRROR_ENV, "http://mirror.example/debian")
+    assert images.debian_mirror() == "http://mirror.example/debian"
+
+
+def test_missing_docker_is_an_environment_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images.shutil, "which", lambda _name: None)
+    with pytest.raises(EnvironmentProblem, match="docker is not installed"):
+        images.ensure_standin_images(images.REPO_ROOT, log=lambda _line: None)
+
+
+def test_missing_debootstrap_is_an_environment_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images.shutil, "which", lambda name: None if name == "debootstrap" else f"/usr/bin/{name}")
+    with pytest.raises(EnvironmentProblem, match="debootstrap is not installed"):
+        images._build_base("hub-harness/standin-base:test", log=lambda _line: None)
+
+
+def test_a_failing_command_reports_its_output_tail() -> None:
+    script = "import sys; print('\\n'.join(f'line {i}' for i in range(100))); sys.exit(3)"
+    with pytest.raises(EnvironmentProblem) as caught:
+        images._run([sys.executable, "-c", script], timeout=30, what="the probe")
+    message = caught.value.message
+    assert message.startswith("the probe failed (exit 3)")
+    assert "line 99" in message and "line 0\n" not in message
+
+
+def test_a_missing_executable_is_an_environment_problem() -> None:
+    with pytest.raises(EnvironmentProblem, match="is not installed"):
+        images._run(["/nonexistent/tool"], timeout=5, what="the probe")
