@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from datetime import datetime, timezone
+from typing import Any
 
 import docker
 import docker.errors
@@ -57,18 +58,24 @@ def project_resources(client: DockerClient, project: str) -> Resources:
     """Everything on the engine labelled `com.docker.compose.project=<project>`, stopped containers included."""
     filters = _label(project)
     return Resources(
-        containers=tuple(sorted(c.name for c in client.containers.list(all=True, filters=filters))),
+        containers=tuple(sorted(_container_name(c) for c in client.api.containers(all=True, filters=filters))),
         networks=tuple(sorted(n.name for n in client.networks.list(filters=filters))),
         volumes=tuple(sorted(v.name for v in client.volumes.list(filters=filters))),
     )
 
 
+def _container_name(summary: dict[str, Any]) -> str:
+    # From a listing entry: no per-container inspect, which fails for a container removed meanwhile.
+    names = summary.get("Names") or [str(summary.get("Id", "?"))[:12]]
+    return str(names[0]).lstrip("/")
+
+
 def remove_project_resources(client: DockerClient, project: str) -> None:
     """Force-remove what `down` left, found by the exact project label only (never `prune`)."""
     filters = _label(project)
-    for container in client.containers.list(all=True, filters=filters):
+    for container in client.api.containers(all=True, filters=filters):
         with contextlib.suppress(docker.errors.NotFound):
-            container.remove(force=True, v=True)
+            client.api.remove_container(container["Id"], force=True, v=True)
     for network in client.networks.list(filters=filters):
         with contextlib.suppress(docker.errors.NotFound):
             network.remove()
@@ -89,10 +96,13 @@ class ContainerState:
 def service_state(client: DockerClient, project: str, service: str) -> ContainerState | None:
     """The state of `service`'s container in `project`, or None when it does not exist yet."""
     filters = {"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]}
-    containers = client.containers.list(all=True, filters=filters)
-    if not containers:
+    listed = client.api.containers(all=True, filters=filters)
+    if not listed:
         return None
-    state = containers[0].attrs.get("State", {})
+    try:
+        state = client.api.inspect_container(listed[0]["Id"]).get("State", {})
+    except docker.errors.NotFound:
+        return None
     health = (state.get("Health") or {}).get("Status")
     exit_code = state.get("ExitCode") if state.get("Status") in {"exited", "dead"} else None
     return ContainerState(str(state.get("Status", "unknown")), health, exit_code)
@@ -101,11 +111,10 @@ def service_state(client: DockerClient, project: str, service: str) -> Container
 def published_ports(client: DockerClient) -> set[int]:
     """Host ports that running containers publish (seen even when no host socket holds them)."""
     ports: set[int] = set()
-    for container in client.containers.list():
-        for bindings in (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).values():
-            for binding in bindings or []:
-                if binding.get("HostPort", "").isdigit():
-                    ports.add(int(binding["HostPort"]))
+    for container in client.api.containers():
+        for binding in container.get("Ports") or []:
+            if binding.get("PublicPort"):
+                ports.add(int(binding["PublicPort"]))
     return ports
 
 
@@ -137,8 +146,12 @@ def list_projects(client: DockerClient, name_prefix: str) -> list[ProjectInfo]:
         found[name] = created if known is None or (created is not None and created < known) else known
 
     filters = {"label": [PROJECT_LABEL]}
-    for container in client.containers.list(all=True, filters=filters):
-        note(container.labels.get(PROJECT_LABEL, ""), _parse_created(container.attrs.get("Created", "")))
+    for container in client.api.containers(all=True, filters=filters):
+        created = container.get("Created")
+        note(
+            (container.get("Labels") or {}).get(PROJECT_LABEL, ""),
+            datetime.fromtimestamp(created, timezone.utc) if isinstance(created, int) else None,
+        )
     for network in client.networks.list(filters=filters):
         note(network.attrs.get("Labels", {}).get(PROJECT_LABEL, ""), _parse_created(network.attrs.get("Created", "")))
     for volume in client.volumes.list(filters=filters):

@@ -69,11 +69,36 @@ class FakeCollection:
         return [item for item in self.items if _matches(item.labels, filters)]
 
 
+class FakeAPI:
+    """The low-level APIClient calls the harness uses for containers (listing entries, no inspect)."""
+
+    def __init__(self, containers: FakeCollection) -> None:
+        self.collection = containers
+
+    def containers(self, all: bool = False, filters: dict | None = None) -> list[dict]:  # noqa: A002 - SDK name
+        entries = []
+        for item in self.collection.list(all=all, filters=filters):
+            created = item.attrs.get("Created", "")
+            epoch = (
+                int(datetime.strptime(created[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp())
+                if created
+                else None
+            )
+            entries.append({"Id": item.name, "Names": [f"/{item.name}"], "Labels": item.labels, "Created": epoch})
+        return entries
+
+    def remove_container(self, container_id: str, **kwargs) -> None:
+        for item in list(self.collection.items):
+            if item.name == container_id:
+                item.remove(**kwargs)
+
+
 class FakeClient:
     def __init__(self) -> None:
         self.containers = FakeCollection()
         self.networks = FakeCollection()
         self.volumes = FakeCollection()
+        self.api = FakeAPI(self.containers)
 
     def add_project(self, project: str, created: datetime | None, *, volume: bool = True) -> None:
         stamp = "" if created is None else created.strftime("%Y-%m-%dT%H:%M:%S.123456789Z")
