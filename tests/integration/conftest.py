@@ -182,7 +182,7 @@ def record(case: str, exit_code: object, leftovers: str, seconds: float) -> None
 
 def matrix_table() -> str:
     """The fault matrix as a Markdown table."""
-    rows = ["| case | exit code | leftovers | cleanup seconds |", "| --- | --- | --- | --- |"]
+    rows = ["| case | exit code | leftovers | seconds |", "| --- | --- | --- | --- |"]
     rows += [f"| {case} | {code} | {left} | {secs} |" for case, code, left, secs in MATRIX]
     return "\n".join(rows)
 

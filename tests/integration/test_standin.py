@@ -37,6 +37,25 @@ FAULTS = STANDIN_DIR / "faults.override.yml"
 ADDONS = REPO / "tests" / "fixtures" / "addons"
 ODOO = ["odoo", "-c", "/etc/odoo/odoo.conf"]
 DB_ARGS = ["--db_host", "db", "--db_user", "odoo", "--db_password", "odoo"]
+
+
+def module_test_argv(db: str, module: str, db_args: list[str] = DB_ARGS) -> list[str]:
+    """The harness's command shape: explicit db args, a free HTTP port, only MODULE's tests."""
+    return [
+        *ODOO,
+        "-d",
+        db,
+        *db_args,
+        "--http-port",
+        "8071",
+        "--test-tags",
+        f"/{module}",
+        "--stop-after-init",
+        "-i",
+        module,
+    ]
+
+
 # Odoo's format; a one-line record ends with a space (the empty perf field), a record whose
 # message goes on over more lines (a failure and its traceback) ends that way on its last line.
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \d+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+ [\w.]+: ")
@@ -281,20 +300,7 @@ def test_module_run_matches_real_odoo(
 ) -> None:
     db = _db_name(module)
     started = time.monotonic()
-    result = stack.exec_odoo(
-        *ODOO,
-        "-d",
-        db,
-        *DB_ARGS,
-        "--http-port",
-        "8071",
-        "--test-tags",
-        f"/{module}",
-        "--stop-after-init",
-        "-i",
-        module,
-        "--log-level=test",
-    )
+    result = stack.exec_odoo(*module_test_argv(db, module), "--log-level=test")
     log = result.stderr
     assert result.returncode == exit_code, log
     for text in expected:
@@ -312,19 +318,7 @@ def test_module_run_matches_real_odoo(
 
 
 def test_post_install_tests_run_after_at_install_ones(stack: Project) -> None:
-    result = stack.exec_odoo(
-        *ODOO,
-        "-d",
-        _db_name("order"),
-        *DB_ARGS,
-        "--http-port",
-        "8071",
-        "--test-tags",
-        "/fixture_pass",
-        "--stop-after-init",
-        "-i",
-        "fixture_pass",
-    )
+    result = stack.exec_odoo(*module_test_argv(_db_name("order"), "fixture_pass"))
     lines = result.stderr.splitlines()
     post = next(i for i, line in enumerate(lines) if "odoo.service.server: Starting post tests" in line)
     started = [(i, line.split("Starting ")[1].strip()) for i, line in enumerate(lines) if ": Starting Test" in line]
@@ -338,21 +332,7 @@ def test_post_install_tests_run_after_at_install_ones(stack: Project) -> None:
 def test_first_signal_interrupts_a_running_test(stack: Project) -> None:
     db = _db_name("slow")
     pidfile = f"/tmp/{db}.pid"
-    odoo = " ".join(
-        [
-            *ODOO,
-            "-d",
-            db,
-            *DB_ARGS,
-            "--http-port",
-            "8071",
-            "--test-tags",
-            "/fixture_slow",
-            "--stop-after-init",
-            "-i",
-            "fixture_slow",
-        ]
-    )
+    odoo = " ".join(module_test_argv(db, "fixture_slow"))
     compose = ["docker", "compose", "-p", stack.name, *[a for f in stack.files for a in ("-f", str(f))]]
     # `exec` keeps bash's pid, so the pid file names the Odoo process itself.
     runner = subprocess.Popen(
@@ -397,22 +377,7 @@ def test_server_without_db_filter_falls_into_the_uninitialised_database_trap(sta
     assert stack.compose(*psql, f"CREATE DATABASE {db} OWNER {role}").returncode == 0
     assert stack.exec_odoo(*curl).stdout == "500"
     run = stack.exec_odoo(
-        *ODOO,
-        "-d",
-        db,
-        "--db_host",
-        "db",
-        "--db_user",
-        role,
-        "--db_password",
-        role,
-        "--http-port",
-        "8071",
-        "--test-tags",
-        "/fixture_pass",
-        "--stop-after-init",
-        "-i",
-        "fixture_pass",
+        *module_test_argv(db, "fixture_pass", ["--db_host", "db", "--db_user", role, "--db_password", role])
     )
     assert run.returncode == 0, run.stderr
     assert stack.exec_odoo(*curl).stdout == "200"
