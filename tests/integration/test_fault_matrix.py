@@ -6,6 +6,8 @@ project was gone) for the matrix printed at the end of the session.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -165,3 +167,36 @@ def test_eight_concurrent_runs_of_mixed_modules(images: object, tmp_path: Path, 
     assert codes == [cases[m] for m in modules], "\n\n".join(r.output[-3000:] for r in runs)
     assert len(set(projects)) == 8
     assert all(x.empty for x in leftovers)
+
+
+def test_second_ctrl_c_does_not_abort_the_cleanup(images: object, tmp_path: Path, client: object) -> None:
+    env = standin_env(tmp_path, HARNESS_FAULT_PAUSE="teardown:3")
+    run = nox_run("fixture_slow", env)
+    run.wait_for(": Starting Test")
+    run.signal_group(signal.SIGINT)
+    run.wait_for("fault injection: pausing 3 s in phase teardown")
+    run.signal_group(signal.SIGINT)  # the impatient second Ctrl+C, while the cleanup runs
+    project = _finish_case("second SIGINT during the cleanup", run, client, 130)
+    assert "interrupted by SIGINT during phase tests" in run.output
+    assert engine.project_resources(client, project).empty
+
+
+def test_sigkill_of_the_harness_process_alone(images: object, tmp_path: Path, client: object) -> None:
+    # Only the harness dies; its children (`compose exec`) live on in their own sessions
+    # until the watchdog stops them and tears the project down.
+    env = standin_env(tmp_path)
+    run = cli_run("fixture_slow", env)
+    run.wait_for(": Starting Test")
+    project = project_of(run)
+    sent = time.monotonic()
+    os.kill(run.process.pid, signal.SIGKILL)
+    code = run.finish(timeout=60)
+    left, _ = wait_until_gone(client, project, WATCHDOG_DEADLINE)
+    record(
+        "SIGKILL of the harness process alone, during tests",
+        code,
+        left.describe() if not left.empty else "none",
+        time.monotonic() - sent,
+    )
+    assert code == -9
+    assert left.empty, left.describe()
