@@ -321,6 +321,14 @@ def run_module(
             run = GuardedRun(config, module, echo, extra_env or {})
         except HarnessError as exc:
             return _refused(config, module, exc, echo)
+        except Interrupted as exc:  # before anything existed: nothing to clean up
+            return RunResult(
+                module=module,
+                project="",
+                exit_code=int(exc.exit_code),
+                phase="preflight",
+                message=f"interrupted by {signal.Signals(exc.signum).name} before the run started",
+            )
         guard.where = lambda: run.phase
         exit_code: int = ExitCode.PASSED
         message = ""
@@ -338,15 +346,19 @@ def run_module(
             exit_code = exc.exit_code
             message = f"interrupted by {signal.Signals(exc.signum).name} during phase {run.phase}"
         except HarnessError as exc:
+            # From here on a signal is only recorded: an Interrupted raised inside this
+            # handler would escape the try and skip the result.
+            guard.shield()
             exit_code, message = exc.exit_code, exc.message
             run.log.harness(f"ERROR: {exc.message}")
             run.save_service_logs()
         except Exception as exc:  # a bug of ours: still clean up, and say so
+            guard.shield()
             exit_code, message = ExitCode.ENVIRONMENT, f"internal error: {exc!r}"
             run.log.harness(f"ERROR: {message}")
         finally:
             guard.shield()
-            failed_phase = run.phase
+            last_phase = run.phase
             try:
                 report = run.clean_up()
             finally:
@@ -362,7 +374,7 @@ def run_module(
             project=run.project,
             exit_code=int(exit_code),
             message=message,
-            phase=failed_phase,
+            phase=last_phase,
             port=None if run.compose is None else int(run.compose.env["ODOO_PORT"]),
             summary=summary,
             reasons=reasons,
