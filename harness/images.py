@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from harness import proc
 from harness.errors import EnvironmentProblem
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -223,17 +224,8 @@ def _image_exists(ref: str) -> bool:
 
 def _image_id(ref: str) -> str | None:
     """The image ID a reference names, or None."""
-    try:
-        proc = subprocess.run(
-            ["docker", "image", "inspect", "--format", "{{.Id}}", ref],
-            capture_output=True,
-            text=True,
-            timeout=QUICK_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise EnvironmentProblem(f"docker image inspect {ref} did not answer within {QUICK_TIMEOUT:.0f} s") from None
-    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+    result = proc.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], timeout=QUICK_TIMEOUT)
+    return (result.stdout.strip() or None) if result.ok else None
 
 
 @contextlib.contextmanager
@@ -355,10 +347,10 @@ def _import_rootfs(rootfs: Path, ref: str) -> None:
                 f"docker import of the stand-in base timed out after {IMPORT_TIMEOUT:.0f} s"
             ) from None
         finally:
-            for proc in (tar, importer):
-                if proc is not None and proc.poll() is None:
-                    proc.kill()
-                    proc.wait(timeout=QUICK_TIMEOUT)
+            for child in (tar, importer):
+                if child is not None and child.poll() is None:
+                    child.kill()
+                    child.wait(timeout=QUICK_TIMEOUT)
         if tar_rc != 0:
             raise EnvironmentProblem(
                 f"tar of the stand-in root filesystem failed (exit {tar_rc}):\n{_tail_of(tar_err)}"
@@ -447,27 +439,14 @@ def _remove_stale_tags(images: StandinImages) -> None:
 
 
 def _run(cmd: Sequence[str], *, timeout: float, what: str, env: dict[str, str] | None = None) -> str:
-    """Run a command to completion; any failure becomes an EnvironmentProblem with its output tail."""
+    """Run a command with the project's runner; a non-zero exit becomes an EnvironmentProblem with its output tail."""
     try:
-        proc = subprocess.run(
-            list(cmd),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise EnvironmentProblem(f"{what}: `{cmd[0]}` is not installed") from None
-    except subprocess.TimeoutExpired as exc:
-        output = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else exc.output or ""
-        raise EnvironmentProblem(f"{what} timed out after {timeout:.0f} s:\n{_tail(output)}") from None
-    if proc.returncode != 0:
-        raise EnvironmentProblem(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{_tail(proc.stdout)}")
-    return proc.stdout
+        result = proc.run(cmd, timeout=timeout, env=env)
+    except EnvironmentProblem as exc:
+        raise EnvironmentProblem(f"{what}: {exc.message}") from None
+    if not result.ok:
+        raise EnvironmentProblem(f"{what} failed (exit {result.returncode}): {' '.join(cmd)}\n{_tail(result.output)}")
+    return result.stdout
 
 
 def _tail(output: str) -> str:

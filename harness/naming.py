@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
@@ -14,6 +15,18 @@ MODULE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # What `docker compose -p` accepts; it rejects rather than normalises.
 COMPOSE_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 MAX_MODULE_NAME = 64
+# Tokens this process handed out: with the pid in each token, no two live processes
+# can produce the same one, and this set rules out repeats within one process.
+_ISSUED: set[str] = set()
+
+
+def unique_token() -> str:
+    """`<pid in hex><4 random hex>`: unique among this host's live processes, never repeated in one."""
+    while True:
+        token = f"{os.getpid():x}{secrets.token_hex(2)}"
+        if token not in _ISSUED:
+            _ISSUED.add(token)
+            return token
 
 
 def validate_module_name(name: str) -> str:
@@ -35,7 +48,7 @@ def sanitise(text: str) -> str:
 def project_name(prefix: str, module: str, *, now: float | None = None, token: str | None = None) -> str:
     """`{prefix}-agent-test-{module}-{timestamp}-{random}`: unique even for runs in the same second."""
     timestamp = int(time.time() if now is None else now)
-    token = secrets.token_hex(3) if token is None else token
+    token = unique_token() if token is None else token
     name = f"{sanitise(prefix)}-agent-test-{sanitise(module)}-{timestamp}-{sanitise(token)}"
     if not COMPOSE_PROJECT.fullmatch(name):  # pragma: no cover - sanitise guarantees it
         raise UsageError(f"cannot build a valid compose project name from {prefix!r} and {module!r}")

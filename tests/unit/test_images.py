@@ -143,5 +143,5 @@ def test_a_failing_command_reports_its_output_tail() -> None:
 
 
 def test_a_missing_executable_is_an_environment_problem() -> None:
-    with pytest.raises(EnvironmentProblem, match="is not installed"):
+    with pytest.raises(EnvironmentProblem, match="not found on PATH"):
         images._run(["/nonexistent/tool"], timeout=5, what="the probe")

@@ -28,7 +28,7 @@ def test_project_name_format():
 
 def test_project_name_uses_the_clock_and_a_random_token():
     name = project_name("evv", "hub_core2")
-    match = re.fullmatch(r"evv-agent-test-hub_core2-(\d+)-([0-9a-f]{6})", name)
+    match = re.fullmatch(r"evv-agent-test-hub_core2-(\d+)-([0-9a-f]{5,})", name)
     assert match, name
     assert COMPOSE_RULE.fullmatch(name)
 
@@ -119,3 +119,27 @@ def test_is_project_of_with_a_sanitised_prefix():
 def test_config_project_prefix_matches_the_generated_names(tmp_path, prefix):
     config = Config(root=tmp_path, prefix=prefix)
     assert project_name(config.prefix, "traction").startswith(config.project_prefix)
+
+
+def test_tokens_carry_the_pid_so_concurrent_processes_cannot_collide():
+    import os
+    import subprocess
+    import sys
+
+    from harness.naming import unique_token
+
+    mine = unique_token()
+    assert mine.startswith(f"{os.getpid():x}") and len(mine) == len(f"{os.getpid():x}") + 4
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os; from harness.naming import unique_token; print(os.getpid(), unique_token())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.split()
+    assert child[1] == f"{int(child[0]):x}" + child[1][-4:]
+    assert child[1][:-4] != mine[:-4]
