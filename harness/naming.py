@@ -46,7 +46,7 @@ def sanitise(text: str) -> str:
 
 
 def project_name(prefix: str, module: str, *, now: float | None = None, token: str | None = None) -> str:
-    """`{prefix}-agent-test-{module}-{timestamp}-{random}`: unique even for runs in the same second."""
+    """`{prefix}-agent-test-{module}-{timestamp}-{pid}{random}`: unique even for runs in the same second."""
     timestamp = int(time.time() if now is None else now)
     token = unique_token() if token is None else token
     name = f"{sanitise(prefix)}-agent-test-{sanitise(module)}-{timestamp}-{sanitise(token)}"
