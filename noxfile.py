@@ -11,6 +11,7 @@ nox -s validate                      every validation demonstration, proof under
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -23,6 +24,10 @@ sys.path.insert(0, str(ROOT))
 from harness.config import load_config  # noqa: E402
 from harness.errors import ExitCode, HarnessError  # noqa: E402
 from harness.modules import discover_modules, requested_modules  # noqa: E402
+
+# nox logs at DEBUG: keep the Docker SDK's HTTP chatter out of the proof logs' console twin.
+for _chatty in ("urllib3", "docker"):
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
 
 nox.options.sessions = ["unit"]
 nox.options.reuse_existing_virtualenvs = True

@@ -13,6 +13,21 @@ from harness import proc
 PORT_CLASH_MARKERS = ("port is already allocated", "address already in use")
 
 
+# What `up` prints when an image is neither on the engine nor pullable.
+MISSING_IMAGE_MARKERS = ("pull access denied", "no such image", "no such host", "manifest unknown", "/v2/")
+
+
+def up_failure_hint(output: str) -> str:
+    """A next step for the user, read off a failed `up`'s output ('' when none applies)."""
+    lowered = output.lower()
+    if any(marker in lowered for marker in MISSING_IMAGE_MARKERS):
+        return (
+            "an image is not on the engine and cannot be pulled: load it (`docker load`) or name a local one "
+            "with ODOO_IMAGE / POSTGRES_IMAGE (or a compose override via HARNESS_COMPOSE_FILES)"
+        )
+    return ""
+
+
 def is_port_clash(output: str) -> bool:
     """True when a failed `up` lost its host port to someone else."""
     lowered = output.lower()

@@ -197,7 +197,11 @@ class GuardedRun:
             if result.ok:
                 return
             if not compose_mod.is_port_clash(result.output):
-                raise EnvironmentProblem(f"docker compose up failed (exit {result.returncode}); see the output above")
+                hint = compose_mod.up_failure_hint(result.output)
+                raise EnvironmentProblem(
+                    f"docker compose up failed (exit {result.returncode}); "
+                    + (hint if hint else "see the compose output above")
+                )
             self.log.harness(f"port {port} was taken before Docker could bind it; tearing down and retrying")
             self.compose.down(self.config.stop_timeout, self.config.down_timeout)
             tried.add(port)

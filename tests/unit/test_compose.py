@@ -141,3 +141,12 @@ def test_port_clash_is_recognised(output):
 )
 def test_other_errors_are_not_a_port_clash(output):
     assert not is_port_clash(output)
+
+
+def test_up_failure_hint_names_the_missing_image_remedy() -> None:
+    from harness.compose import up_failure_hint
+
+    pull = 'Error response from daemon: Get "https://example.invalid/v2/": dial tcp: lookup: no such host'
+    assert "ODOO_IMAGE" in up_failure_hint(pull)
+    assert "ODOO_IMAGE" in up_failure_hint("Error: No such image: hub-harness/does-not-exist:none")
+    assert up_failure_hint("Error: port is already allocated") == ""
