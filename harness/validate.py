@@ -355,22 +355,41 @@ def proof_markdown(config: Config, demos: list[Demonstration]) -> str:
             "",
         ]
         out += ["Cleanup verification:", "", "```text", demo.cleanup_check, "```", ""]
-    out += ["## 9.5 Documentation Review", "", "```text", *readme_excerpt(config), "```", ""]
+    out += ["## 9.5 Documentation Review", "", *documentation_review(config)]
     return "\n".join(out)
 
 
-def readme_excerpt(config: Config) -> list[str]:
-    """The README's "Running tests" section (the work order's 9.5 shows it)."""
-    lines = (
-        (config.root / "README.md").read_text(encoding="utf-8").splitlines()
-        if (config.root / "README.md").exists()
-        else []
-    )
-    start = next((i for i, line in enumerate(lines) if line.lower().startswith("## running tests")), None)
+# The documents whose updated sections the work order's 9.5 shows: (file, heading that opens the section).
+REVIEWED_DOCS = (
+    ("README.md", "## Running Tests"),
+    ("docs/onboarding_coder_agent.md", "### 9.1 Test Execution"),
+    ("docs/work_order_template.md", "### 9.1 Test Execution"),
+)
+
+
+def section(path: Path, heading: str) -> list[str]:
+    """The lines of `path` from `heading` to the next heading of the same or a higher level."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    start = next((i for i, line in enumerate(lines) if line.lower().startswith(heading.lower())), None)
     if start is None:
-        return ["(README.md has no 'Running tests' section)"]
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    return lines[start:end]
+        return [f"({path.name} has no section {heading!r})"]
+    level = len(heading) - len(heading.lstrip("#"))
+    in_code = False
+    for index in range(start + 1, len(lines)):
+        line = lines[index]
+        if line.startswith("```"):
+            in_code = not in_code  # a `#` comment inside a code block is no heading
+        elif not in_code and line.startswith("#") and len(line) - len(line.lstrip("#")) <= level:
+            return lines[start:index]
+    return lines[start:]
+
+
+def documentation_review(config: Config) -> list[str]:
+    """9.5: the updated documentation sections, each under the command that shows it."""
+    out: list[str] = []
+    for name, heading in REVIEWED_DOCS:
+        out += [f"From `{name}`:", "", "````markdown", *section(config.root / name, heading), "````", ""]
+    return out
 
 
 def run_validations(config: Config, names: list[str], *, interrupt_phase: str = "tests") -> int:
