@@ -157,12 +157,20 @@ def failure(config: Config, demo: Demonstration) -> None:
 
 
 def _read_until_phase(child: subprocess.Popen[str], phase: str, echo: Callable[[str], None]) -> bool:
-    """Echo the child's output until it reports `phase`; False if it ended first."""
+    """Echo the child's output until it reports `phase`; False if it ended first.
+
+    For `tests`, also until Odoo's first line: then the test process really runs in the container.
+    """
     assert child.stdout is not None
     marker = f"{HARNESS_TAG} {PHASE_MARK} {phase}"
+    reached = False
     for line in child.stdout:
         echo(line.rstrip("\n"))
         if line.startswith(marker):
+            reached = True
+            if phase != "tests":
+                return True
+        elif reached and not line.startswith(HARNESS_TAG):
             return True
     return False
 
