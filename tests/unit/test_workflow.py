@@ -105,16 +105,15 @@ def test_harness_job_lints_and_unit_tests(workflow: dict[str, Any]) -> None:
     step_running(workflow, "harness", "nox -s lint unit")
 
 
-def test_harness_lists_traction_as_json() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "harness", "modules", "--json"],
-        cwd=ROOT,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+def python_stdout(*args: str) -> str:
+    """Run this Python with `args` in the repository, as CI would, and return its stdout."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=120, check=True
     ).stdout
+
+
+def test_harness_lists_traction_as_json() -> None:
+    out = python_stdout("-m", "harness", "modules", "--json")
     modules = json.loads(out)
     assert isinstance(modules, list)
     assert "traction" in modules
@@ -123,13 +122,5 @@ def test_harness_lists_traction_as_json() -> None:
 def test_nox_knows_the_session_the_workflow_runs() -> None:
     """`nox -s "tests(module='traction')"` names a session nox actually defines."""
     pytest.importorskip("nox")
-    out = subprocess.run(
-        [sys.executable, "-m", "nox", "--list", "--noxfile", str(ROOT / "noxfile.py")],
-        cwd=ROOT,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    out = python_stdout("-m", "nox", "--list", "--noxfile", str(ROOT / "noxfile.py"))
     assert "tests(module='traction')" in out
