@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from harness.config import load_config  # noqa: E402
-from harness.errors import ExitCode, HarnessError  # noqa: E402
+from harness.errors import ExitCode  # noqa: E402
 from harness.modules import discover_modules, requested_modules  # noqa: E402
 
 # nox logs at DEBUG: keep the Docker SDK's HTTP chatter out of the proof logs' console twin.
@@ -49,47 +49,36 @@ def finish(code: int) -> None:
         raise SystemExit(code)
 
 
-def call(function, *args, **kwargs) -> None:  # noqa: ANN001 - any harness entry point returning an exit code
-    """Run a harness entry point in nox's own process and finish with its exit code."""
-    try:
-        code = function(*args, **kwargs)
-    except HarnessError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        code = exc.exit_code
-    finish(int(code))
+def harness(*argv: str) -> None:
+    """`python -m harness ARGV` in nox's own process (one place maps errors to exit codes: harness.cli)."""
+    from harness.cli import main
+
+    finish(main(list(argv)))
 
 
 @nox.session(python=False)
 @nox.parametrize("module", MODULES)
 def tests(session: nox.Session, module: str) -> None:
     """Run one module's tests in its own Compose project (in nox's process: nox's kill timers never apply)."""
-    from harness.cli import run_command
-
-    call(run_command, load_config(ROOT), module)
+    harness("run", module)
 
 
 @nox.session(python=False)
 def modules(session: nox.Session) -> None:
     """Print the modules of the addons path as JSON (the CI matrix)."""
-    from harness.cli import modules_command
-
-    call(modules_command, load_config(ROOT), True)
+    harness("modules", "--json")
 
 
 @nox.session(python=False)
 def standin(session: nox.Session) -> None:
     """Build the stand-in images, or reuse them when their inputs did not change."""
-    from harness.cli import standin_command
-
-    call(standin_command, load_config(ROOT))
+    harness("standin")
 
 
 @nox.session(python=False)
 def reap(session: nox.Session) -> None:
     """Remove environments whose run died (`nox -s reap -- --dry-run` only lists them)."""
-    from harness.cli import reap_command
-
-    call(reap_command, load_config(ROOT), "--dry-run" in session.posargs)
+    harness("reap", *session.posargs)
 
 
 def _pytest(session: nox.Session, *args: str) -> None:
@@ -124,10 +113,8 @@ def lint(session: nox.Session) -> None:
 
 
 def _validate(names: list[str], session: nox.Session) -> None:
-    from harness.cli import validate_command
-
-    phase = next((arg.split("=", 1)[1] for arg in session.posargs if arg.startswith("--phase=")), "tests")
-    call(validate_command, load_config(ROOT), names, phase)
+    # Posargs go to the CLI as they are, e.g. `-- --phase=readiness`.
+    harness("validate", *names, *session.posargs)
 
 
 @nox.session(python=False)
