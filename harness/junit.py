@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from harness.odoo import LogAnalysis, TestOutcome, TestRef, Verdict, judge, line_message, redact_text
+from harness.odoo import LogAnalysis, TestOutcome, TestRef, Verdict, judge, line_message, redact_text, strip_ansi
 
 # Names of the synthetic test case (its classname is the module), by what went wrong.
 INSTALL_CASE = "module-install"  # Odoo never counted tests, or the module set is broken
@@ -22,7 +22,6 @@ RUN_CASE = "test-run"  # anything else no test case shows: exit code, timeout, u
 
 # Characters XML 1.0 cannot carry even escaped (C0 controls except tab/newline/CR, surrogates,
 # U+FFFE/U+FFFF); ANSI colour sequences go first so no stray "[1;31m" is left behind.
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -64,7 +63,7 @@ def write_junit(
     cases = _cases(module, analysis, verdict)
 
     def clean(text: str) -> str:
-        return redact_text(_XML_INVALID.sub("", _ANSI_ESCAPE.sub("", text)), secrets)
+        return redact_text(_XML_INVALID.sub("", strip_ansi(text)), secrets)
 
     statuses = [case.status for case in cases]
     counts = {status: statuses.count(status) for status in ("failure", "error", "skipped")}

@@ -17,6 +17,7 @@ from typing import Literal
 
 from harness.config import Config
 from harness.errors import UsageError
+from harness.naming import validate_module_name
 
 REDACTED = "***"
 # Secrets this long are unlikely to collide with ordinary words, so they are redacted anywhere.
@@ -24,9 +25,6 @@ _LONG_SECRET = 8
 # Odoo's option for the database password (its short form -w means something else to docker).
 _PASSWORD_OPTION = "--db_password"
 
-# Odoo module names are Python package names in practice; anything else (a leading "-", a "/",
-# spaces) would be read by Odoo as an option or a tag expression instead of a module.
-_MODULE_NAME = re.compile(r"[A-Za-z0-9_]+")
 # PostgreSQL accepts more, but the name travels through argv and Odoo's db filters: keep it plain.
 _DATABASE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -38,8 +36,9 @@ _DATABASE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 def build_test_command(config: Config, module: str, *, database: str | None = None) -> list[str]:
     """The argv run in the odoo container (`docker compose exec -T odoo ...`) to test `module`."""
-    if not _MODULE_NAME.fullmatch(module):
-        raise UsageError(f"module name {module!r} is not a valid Odoo module name (letters, digits, _)")
+    # Anything but a technical name (a leading "-", a "/", spaces) Odoo would read as an option or a
+    # tag expression instead of a module: the same check the run makes before Docker.
+    validate_module_name(module)
     db = config.db_name if database is None else database
     if not _DATABASE_NAME.fullmatch(db):
         raise UsageError(f"database name {db!r} must be letters, digits, '_', '.' or '-' (not first)")
@@ -149,6 +148,13 @@ _ODOO_LINE = re.compile(
 # Colour codes appear when Odoo writes to a terminal (a run without `exec -T`); they would hide
 # the level from _ODOO_LINE.
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    """`text` without terminal colour codes (Odoo colours its log on a TTY)."""
+    return _ANSI_ESCAPE.sub("", text)
+
+
 # odoo.tests.result: "1 failed, 0 error(s) of 2 tests when loading database 'odoo'".
 _RESULT_MESSAGE = re.compile(r"^(?P<failed>\d+) failed, (?P<errors>\d+) error\(s\) of (?P<total>\d+) tests\b")
 # odoo.tests.stats: "probe_pass: 7 tests 0.03s 18 queries" (set-ups and tear-downs count too).
@@ -315,7 +321,7 @@ class LogAnalyser:
     def feed(self, line: str) -> None:
         """Take one line of the log (with or without its newline)."""
         self._lines += 1
-        line = _ANSI_ESCAPE.sub("", line.rstrip("\r\n"))
+        line = strip_ansi(line.rstrip("\r\n"))
         match = _ODOO_LINE.match(line)
         if match is None:
             self._continuation(line)
@@ -642,21 +648,20 @@ def _rule_invalid_module(f: _Facts) -> str | None:
     )
 
 
+def _quoting_first(lines: Sequence[str], advice: str) -> str | None:
+    """A reason that quotes the first of `lines`, or None when there are none."""
+    return f'"{line_message(lines[0])}": {advice}' if lines else None
+
+
 def _rule_not_loaded(f: _Facts) -> str | None:
-    if not f.analysis.not_loaded_lines:
-        return None
-    return (
-        f'"{line_message(f.analysis.not_loaded_lines[0])}": a dependency is missing or a manifest is broken; '
-        "check the module's `depends`"
+    return _quoting_first(
+        f.analysis.not_loaded_lines, "a dependency is missing or a manifest is broken; check the module's `depends`"
     )
 
 
 def _rule_inconsistent(f: _Facts) -> str | None:
-    if not f.analysis.inconsistent_lines:
-        return None
-    return (
-        f'"{line_message(f.analysis.inconsistent_lines[0])}": a module could not be installed '
-        "(missing or not installable dependency)"
+    return _quoting_first(
+        f.analysis.inconsistent_lines, "a module could not be installed (missing or not installable dependency)"
     )
 
 
