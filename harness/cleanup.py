@@ -17,6 +17,7 @@ from harness import engine
 from harness.compose import Compose
 from harness.config import Config
 from harness.errors import HarnessError
+from harness.proof import write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,8 +103,8 @@ def owners_dir(config: Config) -> Path:
     return config.lock_dir / "owners"
 
 
-def write_owner(config: Config, compose: Compose, env: dict[str, str]) -> Path:
-    """Record this process as the owner of `compose.project`."""
+def write_owner(config: Config, compose: Compose) -> Path:
+    """Record this process as the owner of `compose.project` (with the project's environment, for `down`)."""
     pid = os.getpid()
     record = OwnerRecord(
         compose.project,
@@ -112,13 +113,10 @@ def write_owner(config: Config, compose: Compose, env: dict[str, str]) -> Path:
         socket.gethostname(),
         time.time(),
         tuple(str(f) for f in compose.files),
-        env,
+        dict(compose.env),
     )
     path = owners_dir(config) / f"{compose.project}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(record)), encoding="utf-8")
-    tmp.replace(path)
+    write_json(path, dataclasses.asdict(record))
     return path
 
 

@@ -187,7 +187,7 @@ class GuardedRun:
             self.compose = Compose(self.project, self.config.compose_files, env)
             if self.watchdog is None:
                 # Armed before the first resource exists: from here on a dead run is torn down for us.
-                write_owner(self.config, self.compose, env)
+                write_owner(self.config, self.compose)
                 self.watchdog = watchdog.start(self.compose, self.config.root, self.artefacts / "watchdog.log")
                 proc.SPAWN_LISTENERS.append(self.watchdog.track)
             self.enter("up", f"attempt {attempt}, port {port}")

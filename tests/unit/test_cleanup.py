@@ -150,7 +150,7 @@ def dead_pid() -> int:
 def write_record(config: Config, project: str, **changes) -> None:
     """An owner record as write_owner would write it, with some fields changed."""
     compose = Compose(project, (config.root / "docker-compose.agent.yml",), {"ODOO_PORT": "8090"})
-    path = write_owner(config, compose, dict(compose.env))
+    path = write_owner(config, compose)
     data = json.loads(path.read_text())
     data.update(changes)
     path.write_text(json.dumps(data))
@@ -227,7 +227,7 @@ def test_owner_on_another_host_counts_as_alive():
 
 def test_write_read_remove_owner_round_trip(config):
     compose = Compose("hub-agent-test-x-1-abc", (config.root / "a.yml", config.root / "b.yml"), {"ODOO_PORT": "8091"})
-    path = write_owner(config, compose, {"ODOO_PORT": "8091"})
+    path = write_owner(config, compose)
     assert path == config.root / "locks" / "owners" / "hub-agent-test-x-1-abc.json"
     assert owners_dir(config) == path.parent
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left behind
