@@ -104,19 +104,25 @@ def _folder(config: Config, name: str) -> Path:
     return folder
 
 
-def _finish_run(demo: Demonstration, config: Config, result: RunResult) -> None:
-    """Copy a run's evidence into the demonstration folder and check cleanup."""
+def _collect(demo: Demonstration, config: Config, exit_code: int | None) -> None:
+    """Record the exit code, keep the test log and its tail, and check that nothing was left."""
     assert demo.folder is not None
-    demo.exit_code = result.exit_code
+    demo.exit_code = exit_code
     if config.log_file.is_file():
         shutil.copy2(config.log_file, demo.folder / config.log_file.name)
-    if result.artefacts is not None and result.artefacts.is_dir():
-        shutil.copytree(result.artefacts, demo.folder / "run", dirs_exist_ok=True)
     demo.log_tail = tail(config.log_file, LOG_TAIL)
-    if result.cleanup is not None:
-        demo.expect(result.cleanup.clean, f"the run's own check: nothing with label {result.project}")
     demo.cleanup_check, empty = cleanup_check(config)
     demo.expect(empty, f"`docker ps -a --filter name={config.prefix}-agent-test` (and networks, volumes) empty")
+
+
+def _finish_run(demo: Demonstration, config: Config, result: RunResult) -> None:
+    """A run made in this process: its evidence, its artefacts and its own cleanup check."""
+    assert demo.folder is not None
+    if result.artefacts is not None and result.artefacts.is_dir():
+        shutil.copytree(result.artefacts, demo.folder / "run", dirs_exist_ok=True)
+    if result.cleanup is not None:
+        demo.expect(result.cleanup.clean, f"the run's own check: nothing with label {result.project}")
+    _collect(demo, config, result.exit_code)
 
 
 def success(config: Config, demo: Demonstration) -> None:
@@ -209,16 +215,10 @@ def interrupt(config: Config, demo: Demonstration, phase: str) -> None:
         if child.poll() is None:
             proc.stop(child)
     assert demo.folder is not None
-    demo.exit_code = child.returncode
-    log_lines = tail(config.log_file, LOG_TAIL)
-    if config.log_file.is_file():
-        shutil.copy2(config.log_file, demo.folder / config.log_file.name)
-    demo.log_tail = log_lines
+    _collect(demo, config, child.returncode)
     demo.expect(child.returncode == ExitCode.SIGINT, f"exit code 130 (got {child.returncode})")
-    last = log_lines[-1] if log_lines else ""
+    last = demo.log_tail[-1] if demo.log_tail else ""
     demo.expect("interrupted by SIGINT" in last and f"phase {phase}" in last, f"the log ends with: {last!r}")
-    demo.cleanup_check, empty = cleanup_check(config)
-    demo.expect(empty, f"`docker ps -a --filter name={config.prefix}-agent-test` (and networks, volumes) empty")
 
 
 def port_exhaustion(config: Config, demo: Demonstration) -> None:
