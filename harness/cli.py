@@ -1,4 +1,4 @@
-"""Command line: `python -m harness run MODULE`, `reap`, `modules`, `standin`, `validate`."""
+"""Command line: `python -m harness run MODULE`, `reap`, `modules`, `validate`."""
 
 from __future__ import annotations
 
@@ -37,15 +37,6 @@ def modules_command(config: Config, as_json: bool) -> int:
     return ExitCode.PASSED
 
 
-def standin_command(config: Config) -> int:
-    """Build the stand-in images, or reuse them when their inputs did not change."""
-    from harness.images import ensure_standin_images
-
-    images = ensure_standin_images(config.root)
-    print(f"stand-in images: {images.odoo}, {images.db}")
-    return ExitCode.PASSED
-
-
 def validate_command(config: Config, names: list[str], phase: str) -> int:
     """Run validation demonstrations and write their proof under validation/."""
     from harness.validate import run_validations
@@ -63,7 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     reap.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     mods = sub.add_parser("modules", help="list the modules in the addons path")
     mods.add_argument("--json", action="store_true")
-    sub.add_parser("standin", help="build or reuse the stand-in Odoo/PostgreSQL images")
     val = sub.add_parser("validate", help="run validation demonstrations")
     val.add_argument("names", nargs="*", help="success failure interrupt port_exhaustion healthcheck_timeout")
     val.add_argument("--phase", default="tests", choices=["up", "readiness", "tests"])
@@ -81,8 +71,6 @@ def main(argv: list[str] | None = None) -> int:
             return reap_command(config, args.dry_run)
         if args.command == "modules":
             return modules_command(config, args.json)
-        if args.command == "standin":
-            return standin_command(config)
         return validate_command(config, args.names, args.phase)
     except HarnessError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -17,7 +17,7 @@ import pytest
 from harness import engine
 from harness.cleanup import sweep
 from harness.config import Config, load_config
-from harness.images import StandinImages, ensure_standin_images
+from tools.images import ensure_images, postgres_spec, standin_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDONS = ROOT / "tests" / "fixtures" / "addons"
@@ -30,9 +30,9 @@ MATRIX: list[tuple[str, str, str, str]] = []
 
 
 @pytest.fixture(scope="session")
-def images() -> StandinImages:
-    """The stand-in images, built once or reused by content hash."""
-    return ensure_standin_images(ROOT)
+def images() -> dict[str, str]:
+    """The stand-in images, built once or reused by content hash ({alias: content reference})."""
+    return ensure_images([postgres_spec(), standin_spec()])
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +58,7 @@ def standin_env(tmp_path: Path, compose_files: tuple[Path, ...] = COMPOSE_FILES,
 
 
 @pytest.fixture
-def env(images: StandinImages, tmp_path: Path) -> dict[str, str]:
+def env(images: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """The default stand-in environment variables for one test."""
     return standin_env(tmp_path)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.images import STANDIN_DIR, StandinImages, ensure_standin_images
+from tools.images import STANDIN_ALIAS, STANDIN_DIR, ensure_images, postgres_spec, standin_spec
 
 pytestmark = pytest.mark.integration
 
@@ -157,12 +157,12 @@ def _wait_for(predicate, timeout: float, interval: float = 0.2):
 # Not named `images`: conftest.py's leak sweep keys on that name and on `env`, and these tests
 # use projects of their own (standin-dev-*), never the harness's prefix.
 @pytest.fixture(scope="module")
-def standin_images() -> StandinImages:
-    return ensure_standin_images(REPO, log=lambda _line: None)
+def standin_images() -> dict[str, str]:
+    return ensure_images([postgres_spec(), standin_spec()], log=lambda _line: None)
 
 
 @pytest.fixture(scope="module")
-def stack(standin_images: StandinImages) -> Iterator[Project]:
+def stack(standin_images: dict[str, str]) -> Iterator[Project]:
     """The module's compose project, up and healthy; checked clean after `down`."""
     with compose_project() as project:
         result = project.compose("up", "-d", "--wait", timeout=UP_TIMEOUT)
@@ -174,13 +174,14 @@ def stack(standin_images: StandinImages) -> Iterator[Project]:
 # --- images ------------------------------------------------------------------------------
 
 
-def test_images_are_reused_quickly_and_tagged_current(standin_images: StandinImages) -> None:
+def test_images_are_reused_quickly_and_tagged_current(standin_images: dict[str, str]) -> None:
     started = time.monotonic()
-    again = ensure_standin_images(REPO, log=lambda line: pytest.fail(f"nothing should be built: {line}"))
+    again = ensure_images(
+        [postgres_spec(), standin_spec()], log=lambda line: pytest.fail(f"nothing should be built: {line}")
+    )
     assert again == standin_images
     assert time.monotonic() - started < 5
-    for ref in (standin_images.odoo, standin_images.db):
-        current = ref.rsplit(":", 1)[0] + ":current"
+    for current, ref in standin_images.items():
         ids = subprocess.run(
             ["docker", "image", "inspect", "--format", "{{.Id}}", ref, current],
             capture_output=True,
@@ -191,7 +192,7 @@ def test_images_are_reused_quickly_and_tagged_current(standin_images: StandinIma
         assert len(ids) == 2 and ids[0] == ids[1]
 
 
-def test_odoo_image_has_no_odoo_bin(standin_images: StandinImages) -> None:
+def test_odoo_image_has_no_odoo_bin(standin_images: dict[str, str]) -> None:
     result = subprocess.run(
         [
             "docker",
@@ -201,7 +202,7 @@ def test_odoo_image_has_no_odoo_bin(standin_images: StandinImages) -> None:
             f"standin-dev-{secrets.token_hex(4)}",
             "--entrypoint",
             "bash",
-            standin_images.odoo,
+            STANDIN_ALIAS,
             "-c",
             "command -v odoo; command -v odoo-bin",
         ],
@@ -388,7 +389,7 @@ def test_server_without_db_filter_falls_into_the_uninitialised_database_trap(sta
 # --- fault knobs -----------------------------------------------------------------------------
 
 
-def test_crash_at_boot_knob(standin_images: StandinImages) -> None:
+def test_crash_at_boot_knob(standin_images: dict[str, str]) -> None:
     with compose_project(FAULTS, env={"STANDIN_CRASH_AT_BOOT": "1"}) as project:
         assert project.compose("up", "-d", timeout=UP_TIMEOUT).returncode == 0
 
@@ -403,7 +404,7 @@ def test_crash_at_boot_knob(standin_images: StandinImages) -> None:
         _assert_cleaned_up(project)
 
 
-def test_boot_delay_and_never_ready_knobs(standin_images: StandinImages) -> None:
+def test_boot_delay_and_never_ready_knobs(standin_images: dict[str, str]) -> None:
     env = {"STANDIN_BOOT_DELAY": "3", "STANDIN_NEVER_READY": "1"}
     with compose_project(FAULTS, env=env) as project:
         assert project.compose("up", "-d", timeout=UP_TIMEOUT).returncode == 0

@@ -1,4 +1,4 @@
-"""harness.images without Docker: content hashes, image references, apt sources parsing."""
+"""tools.images without Docker: content hashes, image references, apt sources parsing."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import images
 from harness.errors import EnvironmentProblem
+from tools import images
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -22,15 +22,15 @@ def _tree(root: Path, files: dict[str, str]) -> Path:
 
 def test_content_hash_is_stable_and_short(tmp_path: Path) -> None:
     tree = _tree(tmp_path / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
-    first = images.content_hash([tree], extra=["x"])
-    assert first == images.content_hash([tree], extra=["x"])
+    first = images.content_hash([("ctx", tree)], extra=["x"])
+    assert first == images.content_hash([("ctx", tree)], extra=["x"])
     assert len(first) == 12 and int(first, 16) >= 0
 
 
 def test_content_hash_does_not_depend_on_the_checkout_location(tmp_path: Path) -> None:
     one = _tree(tmp_path / "one" / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
     two = _tree(tmp_path / "two" / "elsewhere" / "ctx", {"sub/b.txt": "beta", "a.txt": "alpha"})
-    assert images.content_hash([one]) == images.content_hash([two])
+    assert images.content_hash([("ctx", one)]) == images.content_hash([("ctx", two)])
 
 
 @pytest.mark.parametrize(
@@ -45,42 +45,62 @@ def test_content_hash_does_not_depend_on_the_checkout_location(tmp_path: Path) -
 )
 def test_content_hash_changes_when_a_file_changes(tmp_path: Path, change) -> None:
     tree = _tree(tmp_path / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
-    before = images.content_hash([tree])
+    before = images.content_hash([("ctx", tree)])
     change(tree)
-    assert images.content_hash([tree]) != before
+    assert images.content_hash([("ctx", tree)]) != before
 
 
 def test_content_hash_ignores_python_caches(tmp_path: Path) -> None:
     tree = _tree(tmp_path / "ctx", {"mod.py": "x = 1"})
-    before = images.content_hash([tree])
+    before = images.content_hash([("ctx", tree)])
     _tree(tree, {"__pycache__/mod.cpython-311.pyc": "junk", "old.pyc": "junk"})
-    assert images.content_hash([tree]) == before
+    assert images.content_hash([("ctx", tree)]) == before
 
 
 def test_content_hash_covers_extra_strings_and_single_files(tmp_path: Path) -> None:
     file = _tree(tmp_path, {"Dockerfile": "FROM x"}) / "Dockerfile"
-    assert images.content_hash([file], extra=["base=a"]) != images.content_hash([file], extra=["base=b"])
+    assert images.content_hash([("ctx", file)], extra=["base=a"]) != images.content_hash(
+        [("ctx", file)], extra=["base=b"]
+    )
     assert images.content_hash([], extra=["ab", "c"]) != images.content_hash([], extra=["a", "bc"])
 
 
 def test_content_hash_rejects_a_missing_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        images.content_hash([tmp_path / "missing"])
+        images.content_hash([("missing", tmp_path / "missing")])
 
 
-def test_references_are_tagged_by_their_inputs() -> None:
+def test_references_are_tagged_by_their_inputs(tmp_path: Path) -> None:
     base = images.base_reference()
-    assert base.startswith("hub-harness/standin-base:") and len(base.rsplit(":", 1)[1]) == 12
-    odoo_spec, db_spec = images.image_specs(images.REPO_ROOT)
-    assert odoo_spec.reference(base).startswith("hub-harness/standin-odoo:")
-    assert db_spec.reference(base).startswith("hub-harness/standin-db:")
-    # A new base means new odoo/db images.
-    assert odoo_spec.reference(base) != odoo_spec.reference(base + "x")
+    assert base.startswith("hub-harness/base:") and len(base.rsplit(":", 1)[1]) == 12
+    standin, postgres = images.standin_spec(), images.postgres_spec()
+    assert standin.reference(base).startswith("hub-harness/standin-odoo:")
+    assert postgres.reference(base).startswith("hub-harness/postgres:")
+    # A new base means new images.
+    assert standin.reference(base) != standin.reference(base + "x")
+    # The real image is keyed by the Odoo source's bytes, wherever the source lies.
+    one = _tree(tmp_path / "a", {"odoo/release.py": "version_info = (18, 0)"})
+    two = _tree(tmp_path / "b" / "c", {"odoo/release.py": "version_info = (18, 0)"})
+    assert images.odoo_spec(one).reference(base) == images.odoo_spec(two).reference(base)
+    (two / "odoo" / "release.py").write_text("version_info = (18, 1)", encoding="utf-8")
+    assert images.odoo_spec(one).reference(base) != images.odoo_spec(two).reference(base)
 
 
-def test_standin_dir_holds_the_build_files() -> None:
-    for name in ("Dockerfile.odoo", "Dockerfile.db", "compose.override.yml", "faults.override.yml"):
-        assert (images.STANDIN_DIR / name).is_file(), name
+def test_an_odoo_source_must_be_odoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(EnvironmentProblem, match="no odoo/release.py"):
+        images.odoo_spec(_tree(tmp_path / "src", {"README": "not odoo"}))
+    with pytest.raises(EnvironmentProblem, match="does not exist"):
+        images.odoo_spec(tmp_path / "missing.tar.xz")
+    monkeypatch.delenv(images.ODOO_SOURCE_ENV, raising=False)
+    with pytest.raises(EnvironmentProblem, match=images.ODOO_SOURCE_ENV):
+        images.odoo_source_from_env()
+
+
+def test_every_spec_file_exists() -> None:
+    for spec in (images.standin_spec(), images.postgres_spec()):
+        assert spec.dockerfile.is_file(), spec.dockerfile
+        for _name, path in spec.files:
+            assert path.exists(), path
 
 
 DEB822 = """\
@@ -124,13 +144,13 @@ def test_mirror_can_be_given_by_the_environment(monkeypatch: pytest.MonkeyPatch)
 def test_missing_docker_is_an_environment_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(images.shutil, "which", lambda _name: None)
     with pytest.raises(EnvironmentProblem, match="docker is not installed"):
-        images.ensure_standin_images(images.REPO_ROOT, log=lambda _line: None)
+        images.ensure_images([images.postgres_spec()], log=lambda _line: None)
 
 
 def test_missing_debootstrap_is_an_environment_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(images.shutil, "which", lambda name: None if name == "debootstrap" else f"/usr/bin/{name}")
     with pytest.raises(EnvironmentProblem, match="debootstrap is not installed"):
-        images._build_base("hub-harness/standin-base:test", log=lambda _line: None)
+        images._build_base("hub-harness/base:test", log=lambda _line: None)
 
 
 def test_a_failing_command_reports_its_output_tail() -> None:
