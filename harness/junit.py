@@ -13,7 +13,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from harness.odoo import LogAnalysis, TestOutcome, TestRef, Verdict, judge, line_message, redact_text, strip_ansi
+from harness.odoo_command import redact_text
+from harness.odoo_log import CaseOutcome, CaseRef, LogAnalysis, line_message, strip_ansi
+from harness.verdict import Verdict, judge
 
 # Names of the synthetic test case (its classname is the module), by what went wrong.
 INSTALL_CASE = "module-install"  # Odoo never counted tests, or the module set is broken
@@ -31,7 +33,7 @@ class _Case:
 
     classname: str
     name: str
-    outcomes: tuple[TestOutcome, ...] = ()
+    outcomes: tuple[CaseOutcome, ...] = ()
     synthetic_reasons: tuple[str, ...] = ()
 
     @property
@@ -106,12 +108,12 @@ def write_junit(
 
 def _cases(module: str, analysis: LogAnalysis, verdict: Verdict) -> list[_Case]:
     """Started tests in order, then outcomes of tests never started (setUpClass), then synthetic."""
-    by_test: dict[TestRef, list[TestOutcome]] = {}
+    by_test: dict[CaseRef, list[CaseOutcome]] = {}
     for outcome in (*analysis.failures, *analysis.skipped):
         by_test.setdefault(_base_test(outcome.test), []).append(outcome)
 
     cases: list[_Case] = []
-    seen: set[TestRef] = set()
+    seen: set[CaseRef] = set()
     for test in analysis.started:
         if test in seen:  # a retried test is started twice; report it once
             continue
@@ -128,7 +130,7 @@ def _cases(module: str, analysis: LogAnalysis, verdict: Verdict) -> list[_Case]:
     return cases
 
 
-def _base_test(test: TestRef) -> TestRef:
+def _base_test(test: CaseRef) -> CaseRef:
     """The test a subtest belongs to (`test_x (i=1)` -> `test_x`), to group it with its Starting line."""
     method, _, _ = test.method.partition(" ")
     return dataclasses.replace(test, method=method)
@@ -181,7 +183,7 @@ def _fill(element: ET.Element, case: _Case, clean: Callable[[str], str]) -> None
     child.text = clean("\n\n".join(o.details for o in case.outcomes if o.kind in ("failure", "error")))
 
 
-def _exception_type(outcome: TestOutcome) -> str:
+def _exception_type(outcome: CaseOutcome) -> str:
     """`AssertionError` from `AssertionError: True != False`; the kind if there is no such line."""
     name, colon, _ = outcome.message.partition(":")
     return name if colon and name and " " not in name else outcome.kind

@@ -53,8 +53,3 @@ def project_name(prefix: str, module: str, *, now: float | None = None, token: s
     if not COMPOSE_PROJECT.fullmatch(name):  # pragma: no cover - sanitise guarantees it
         raise UsageError(f"cannot build a valid compose project name from {prefix!r} and {module!r}")
     return name
-
-
-def is_project_of(prefix: str, name: str) -> bool:
-    """True when `name` is a project this prefix's harness created."""
-    return name.startswith(f"{sanitise(prefix)}-agent-test-")

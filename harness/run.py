@@ -13,7 +13,8 @@ from types import FrameType
 from typing import Any, TextIO
 
 from harness import compose as compose_mod
-from harness import engine, odoo, ports, proc, watchdog
+from harness import engine, odoo_command, ports, proc, watchdog
+from harness import verdict as verdict_mod
 from harness.cleanup import CleanupReport, remove_owner, sweep, teardown, write_owner
 from harness.compose import Compose
 from harness.config import Config
@@ -21,6 +22,7 @@ from harness.errors import EnvironmentProblem, ExitCode, HarnessError, Interrupt
 from harness.junit import write_junit
 from harness.modules import check_module
 from harness.naming import project_name, validate_module_name
+from harness.odoo_log import LogAnalyser
 from harness.proof import ProofLog, write_json
 from harness.readiness import wait_until_ready
 
@@ -131,7 +133,8 @@ class GuardedRun:
         self.lease: ports.PortLease | None = None
         self.compose: Compose | None = None
         self.watchdog: watchdog.Watchdog | None = None
-        self.odoo_lines: list[str] = []
+        # Fed each line as Odoo prints it: the analysis never holds the whole log.
+        self.odoo_log = LogAnalyser(module)
         self.test_seconds = 0.0
         self.timed_out = False
         self.odoo_exit: int | None = None
@@ -229,15 +232,15 @@ class GuardedRun:
     def run_tests(self) -> None:
         """Stream the module's test run to the console and the proof logs."""
         assert self.compose is not None
-        command = odoo.build_test_command(self.config, self.module)
-        shown = odoo.redact(command, [self.config.db_password])
+        command = odoo_command.build_test_command(self.config, self.module)
+        shown = odoo_command.redact(command, [self.config.db_password])
         self.enter("tests", " ".join(shown))
         (self.artefacts / "command.txt").write_text(
             " ".join(self.compose.exec_argv(self.config.odoo_service, shown)) + "\n"
         )
 
         def on_line(line: str) -> None:
-            self.odoo_lines.append(line)
+            self.odoo_log.feed(line)
             self.log.line(line)
 
         outcome = proc.stream(
@@ -255,9 +258,9 @@ class GuardedRun:
 
     def judge(self) -> tuple[int, str, str, tuple[str, ...]]:
         """Exit code, message, summary line and failed rules, from Odoo's exit code and log."""
-        analysis = odoo.analyse_log(self.odoo_lines, self.module)
-        verdict = odoo.judge(self.odoo_exit, analysis, self.module, timed_out=self.timed_out)
-        summary = odoo.summary_line(self.module, analysis, self.test_seconds)
+        analysis = self.odoo_log.result()
+        verdict = verdict_mod.judge(self.odoo_exit, analysis, self.module, timed_out=self.timed_out)
+        summary = verdict_mod.summary_line(self.module, analysis, self.test_seconds)
         write_junit(
             self.artefacts / "junit.xml",
             self.module,

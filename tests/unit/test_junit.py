@@ -6,14 +6,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.junit import INSTALL_CASE, NO_TESTS_CASE, write_junit
-from harness.odoo import LogAnalysis, analyse_log, judge
-
-LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "odoo_logs"
-
-
-def analyse(name: str, module: str) -> LogAnalysis:
-    with (LOGS / f"{name}.log").open(encoding="utf-8") as log:
-        return analyse_log(log, module)
+from harness.odoo_log import analyse_log
+from harness.verdict import judge
+from tests.unit.odoo_logs import analyse
 
 
 def report(tmp_path: Path, name: str, module: str, exit_code: int | None = 0, **kwargs: object) -> ET.Element:

@@ -11,7 +11,6 @@ from harness.errors import ExitCode, UsageError
 from harness.naming import (
     COMPOSE_PROJECT,
     MAX_MODULE_NAME,
-    is_project_of,
     project_name,
     sanitise,
     validate_module_name,
@@ -99,20 +98,6 @@ def test_invalid_module_names_are_a_usage_error(name):
         validate_module_name(name)
     assert repr(name) in caught.value.message
     assert caught.value.exit_code == ExitCode.USAGE == 2
-
-
-def test_is_project_of():
-    mine = project_name("hub", "traction")
-    assert is_project_of("hub", mine)
-    assert not is_project_of("evv", mine)
-    assert not is_project_of("hu", mine)
-    assert not is_project_of("hub", "hubx-agent-test-traction-1-abc")
-    assert not is_project_of("hub", "hub-other-traction-1-abc")
-    assert not is_project_of("hub", "unrelated")
-
-
-def test_is_project_of_with_a_sanitised_prefix():
-    assert is_project_of("EVV.x", project_name("EVV.x", "traction"))
 
 
 @pytest.mark.parametrize("prefix", ["EVV.x", "Hub"])
