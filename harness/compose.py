@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from harness import proc
+from harness.errors import EnvironmentProblem
+
+# Where docker-compose.agent.yml mounts the addons path inside the odoo container.
+CONTAINER_ADDONS = "/mnt/extra-addons"
 
 # What `up` prints when the host port was taken between our probe and Docker's bind.
 PORT_CLASH_MARKERS = ("port is already allocated", "address already in use")
@@ -36,11 +40,15 @@ def is_port_clash(output: str) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Compose:
-    """One Compose project: its name, its files (applied in order) and the environment it sees."""
+    """One Compose project: its name, its files (applied in order) and the environment it sees.
+
+    `on_spawn` hears the pid of every `docker compose` process started for the project.
+    """
 
     project: str
     files: tuple[Path, ...]
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    on_spawn: proc.SpawnListener | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def argv(self, *args: str) -> list[str]:
         """`docker compose -p NAME -f F1 -f F2 ... ARGS`."""
@@ -53,11 +61,32 @@ class Compose:
 
     def run(self, *args: str, timeout: float) -> proc.Result:
         """Run one compose subcommand to completion."""
-        return proc.run(self.argv(*args), timeout=timeout, env=self.environment())
+        return proc.run(self.argv(*args), timeout=timeout, env=self.environment(), on_spawn=self.on_spawn)
 
-    def up(self, timeout: float) -> proc.Result:
-        """`up -d`: create and start the services (no waiting for health: readiness does that)."""
-        return self.run("up", "-d", "--no-color", timeout=timeout)
+    def up(
+        self,
+        timeout: float,
+        on_line: Callable[[str], None] = lambda line: None,
+        on_idle: Callable[[float], None] | None = None,
+    ) -> proc.Result:
+        """`up -d`: create and start the services (no waiting for health: readiness does that).
+
+        Its output (pulls, container states) goes to `on_line` as it comes, and is also returned.
+        """
+        lines: list[str] = []
+
+        def keep(line: str) -> None:
+            lines.append(line)
+            on_line(line)
+
+        argv = self.argv("up", "-d", "--no-color")
+        outcome = proc.stream(
+            argv, keep, timeout=timeout, env=self.environment(), on_spawn=self.on_spawn, on_idle=on_idle
+        )
+        if outcome.timed_out:
+            raise EnvironmentProblem(f"`docker compose up` did not finish within {timeout:.0f} s")
+        assert outcome.returncode is not None
+        return proc.Result(tuple(argv), outcome.returncode, "\n".join(lines), "", outcome.seconds)
 
     def down(self, stop_timeout: int, timeout: float) -> proc.Result:
         """`down -v --remove-orphans -t N`: remove containers, networks and volumes of the project."""

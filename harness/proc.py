@@ -1,4 +1,10 @@
-"""A tiny command runner: argument lists, timeouts, own sessions, typed results."""
+"""The one command runner: argument lists, timeouts, own sessions, typed results.
+
+Every process the harness starts goes through `spawn` (directly or via `run` / `stream`), so
+every child runs in a session of its own and a missing executable is always an
+EnvironmentProblem. Callers that must know each child (the watchdog stops them if the run dies)
+pass `on_spawn`; nothing is registered globally.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,15 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from harness.errors import EnvironmentProblem
 
 # How long a child gets between SIGTERM and SIGKILL when we stop it.
 TERMINATE_GRACE = 5.0
-# Called with the pid of every child started here: the watchdog must know them,
-# because children in their own session outlive a SIGKILLed harness.
-SPAWN_LISTENERS: list[Callable[[int], None]] = []
+# Called with the pid of a child just started.
+SpawnListener = Callable[[int], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,60 +56,77 @@ class StreamResult:
     timed_out: bool
 
 
-def _spawn(
-    argv: Sequence[str], env: Mapping[str, str] | None, *, text: bool = True, **kwargs: object
+def spawn(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    on_spawn: SpawnListener | None = None,
+    text: bool = True,
+    **popen: Any,
 ) -> subprocess.Popen[Any]:
+    """Start `argv` in a session of its own with stdin from /dev/null; the caller owns the child.
+
+    `popen` passes stdout, stderr and pass_fds through to Popen.
+    """
     try:
         # Own session: a Ctrl+C at the terminal reaches only the harness, which
         # decides what its children do (the cleanup's `down` must not be hit).
         child = subprocess.Popen(
             list(argv),
             env=None if env is None else dict(env),
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             text=text,
             errors="replace" if text else None,
-            **kwargs,  # type: ignore[arg-type]
+            **popen,
         )
     except FileNotFoundError:
         raise EnvironmentProblem(f"{argv[0]!r} not found on PATH; run `bash scripts/provision-engine.sh`") from None
     except OSError as exc:
         raise EnvironmentProblem(f"cannot start {argv[0]!r}: {exc.strerror}") from None
-    for listener in SPAWN_LISTENERS:
-        listener(child.pid)
+    if on_spawn is not None:
+        on_spawn(child.pid)
     return child
 
 
-def stop(proc: subprocess.Popen[Any], grace: float = TERMINATE_GRACE) -> None:
+def stop(child: subprocess.Popen[Any], grace: float = TERMINATE_GRACE) -> None:
     """SIGTERM the child's process group, then SIGKILL it after `grace` seconds."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
-        if proc.poll() is not None:
+        if child.poll() is not None:
             return
         try:
-            os.killpg(proc.pid, sig)
+            os.killpg(child.pid, sig)
         except ProcessLookupError:
             return
         try:
-            proc.wait(timeout=wait)
+            child.wait(timeout=wait)
             return
         except subprocess.TimeoutExpired:
             continue
 
 
-def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None) -> Result:
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    on_spawn: SpawnListener | None = None,
+) -> Result:
     """Run `argv` to completion and capture its output; raise EnvironmentProblem on timeout."""
     started = time.monotonic()
-    proc = _spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = spawn(argv, env=env, on_spawn=on_spawn, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        stdout, stderr = proc.communicate(timeout=timeout)
+        stdout, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        stop(proc)
+        stop(child)
         raise EnvironmentProblem(f"`{' '.join(argv[:4])} ...` did not finish within {timeout:.0f} s") from None
     except BaseException:
         # Interrupted (signal) or anything else: never leave the child behind.
-        stop(proc)
+        stop(child)
         raise
-    return Result(tuple(argv), proc.returncode, stdout, stderr, time.monotonic() - started)
+    return Result(tuple(argv), child.returncode, stdout, stderr, time.monotonic() - started)
 
 
 def stream(
@@ -113,13 +136,20 @@ def stream(
     timeout: float,
     env: Mapping[str, str] | None = None,
     poll: float = 0.25,
+    on_spawn: SpawnListener | None = None,
+    on_idle: Callable[[float], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> StreamResult:
-    """Run `argv`, handing each line of stdout+stderr to `on_line` as it arrives."""
-    started = time.monotonic()
+    """Run `argv`, handing each line of stdout+stderr to `on_line` as it arrives.
+
+    `on_idle(seconds so far)` is called after every `poll` seconds without output; `clock` is
+    the time source of the deadline (tests inject one).
+    """
+    started = clock()
     deadline = started + timeout
-    proc = _spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=False)
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
+    child = spawn(argv, env=env, on_spawn=on_spawn, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=False)
+    assert child.stdout is not None
+    fd = child.stdout.fileno()
     # Raw reads, no Python buffering: select() then tells the truth about what is
     # pending, and a partial line can never block us past the deadline.
     pending = b""
@@ -128,11 +158,13 @@ def stream(
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
             while True:
-                if time.monotonic() > deadline:
+                if clock() > deadline:
                     timed_out = True
-                    stop(proc)
+                    stop(child)
                     break
                 if not selector.select(timeout=poll):
+                    if on_idle is not None:
+                        on_idle(clock() - started)
                     continue
                 chunk = os.read(fd, 65536)
                 if not chunk:
@@ -142,10 +174,10 @@ def stream(
                     on_line(line.decode("utf-8", errors="replace").rstrip("\r"))
         if pending:
             on_line(pending.decode("utf-8", errors="replace").rstrip("\r"))
-        proc.wait(timeout=TERMINATE_GRACE)
+        child.wait(timeout=TERMINATE_GRACE)
     except BaseException:
-        stop(proc)
+        stop(child)
         raise
     finally:
-        proc.stdout.close()
-    return StreamResult(None if timed_out else proc.returncode, time.monotonic() - started, timed_out)
+        child.stdout.close()
+    return StreamResult(None if timed_out else child.returncode, clock() - started, timed_out)

@@ -192,7 +192,8 @@ class GuardedRun:
                 # Armed before the first resource exists: from here on a dead run is torn down for us.
                 write_owner(self.config, self.compose)
                 self.watchdog = watchdog.start(self.compose, self.config.root, self.artefacts / "watchdog.log")
-                proc.SPAWN_LISTENERS.append(self.watchdog.track)
+            # Every docker process of the project is reported to the watchdog, which stops them if we die.
+            self.compose = dataclasses.replace(self.compose, on_spawn=self.watchdog.track)
             self.enter("up", f"attempt {attempt}, port {port}")
             result = self.compose.up(self.config.up_timeout)
             for text in result.output.splitlines():
@@ -249,6 +250,7 @@ class GuardedRun:
             timeout=self.config.test_timeout,
             env=self.compose.environment(),
             poll=self.config.ready_poll_interval,
+            on_spawn=self.compose.on_spawn,
         )
         self.test_seconds = outcome.seconds
         self.timed_out = outcome.timed_out
@@ -304,8 +306,6 @@ class GuardedRun:
             f"cleanup of {self.project} took {report.seconds:.1f} s; "
             + ("nothing left" if report.clean else f"LEFT BEHIND: {report.leftovers.describe()} {report.error}")
         )
-        if self.watchdog is not None and self.watchdog.track in proc.SPAWN_LISTENERS:
-            proc.SPAWN_LISTENERS.remove(self.watchdog.track)
         if report.clean:
             remove_owner(self.config, self.project)
             if self.watchdog is not None:

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness import proc
 from harness.compose import Compose
 
 DONE = b"done\n"
@@ -59,18 +60,17 @@ def start(compose: Compose, root: Path, log_path: Path) -> Watchdog:
         argv += ["--file", str(path)]
     env = compose.environment()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            argv,
-            pass_fds=(read_fd,),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=root,
-            env=env,
-        )
-    os.close(read_fd)
+    try:
+        with open(log_path, "ab") as log:
+            # proc.spawn gives it a session of its own: it outlives this process's group.
+            process = proc.spawn(
+                argv, env=env, cwd=root, text=False, pass_fds=(read_fd,), stdout=log, stderr=subprocess.STDOUT
+            )
+    except BaseException:
+        os.close(write_fd)
+        raise
+    finally:
+        os.close(read_fd)
     return Watchdog(process, write_fd)
 
 

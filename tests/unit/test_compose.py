@@ -8,6 +8,7 @@ import pytest
 
 from harness import proc
 from harness.compose import Compose, is_port_clash
+from harness.errors import EnvironmentProblem
 
 F1 = Path("/repo/docker-compose.agent.yml")
 F2 = Path("/repo/override.yml")
@@ -18,11 +19,18 @@ def calls(monkeypatch):
     """Record what Compose would run instead of running it."""
     recorded: list[dict] = []
 
-    def fake_run(argv, *, timeout, env=None):
-        recorded.append({"argv": list(argv), "timeout": timeout, "env": env})
+    def fake_run(argv, *, timeout, env=None, on_spawn=None):
+        recorded.append({"argv": list(argv), "timeout": timeout, "env": env, "on_spawn": on_spawn})
         return proc.Result(tuple(argv), 0, "odoo\ndb\n\n", "", 0.01)
 
+    def fake_stream(argv, on_line, *, timeout, env=None, on_spawn=None, on_idle=None):
+        recorded.append({"argv": list(argv), "timeout": timeout, "env": env, "on_spawn": on_spawn})
+        for line in ("Container p-db-1  Started", "Container p-odoo-1  Started"):
+            on_line(line)
+        return proc.StreamResult(0, 0.01, False)
+
     monkeypatch.setattr(proc, "run", fake_run)
+    monkeypatch.setattr(proc, "stream", fake_stream)
     return recorded
 
 
@@ -37,10 +45,28 @@ def test_argv_without_files_names_only_the_project():
     assert Compose("p", ()).argv("down") == ["docker", "compose", "-p", "p", "down"]
 
 
-def test_up(calls):
-    Compose("p", (F1,)).up(timeout=600)
+def test_up_streams_its_output_and_returns_it(calls):
+    seen: list[str] = []
+    result = Compose("p", (F1,)).up(timeout=600, on_line=seen.append)
     assert calls[0]["argv"] == ["docker", "compose", "-p", "p", "-f", str(F1), "up", "-d", "--no-color"]
     assert calls[0]["timeout"] == 600
+    assert seen == ["Container p-db-1  Started", "Container p-odoo-1  Started"]
+    assert result.ok and result.output == "Container p-db-1  Started\nContainer p-odoo-1  Started"
+
+
+def test_up_past_its_timeout_is_an_environment_problem(monkeypatch):
+    monkeypatch.setattr(proc, "stream", lambda argv, on_line, **kw: proc.StreamResult(None, 5.0, True))
+    with pytest.raises(EnvironmentProblem, match="did not finish within 5 s"):
+        Compose("p", (F1,)).up(timeout=5)
+
+
+def test_every_compose_process_is_reported_to_the_listener(calls):
+    pids: list[int] = []
+    compose = Compose("p", (F1,), on_spawn=pids.append)
+    compose.up(timeout=600)
+    compose.down(stop_timeout=3, timeout=120)
+    assert [call["on_spawn"] for call in calls] == [pids.append, pids.append]
+    assert compose == Compose("p", (F1,))  # the listener is no part of the project's identity
 
 
 def test_down_removes_volumes_and_orphans_with_a_stop_timeout(calls):

@@ -56,22 +56,41 @@ def test_run_timeout_raises_and_kills_the_whole_group(tmp_path, process_gone, ki
     pids = tmp_path / "pids"
     code = f"""
         import os, subprocess, sys, time
-        grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        with open({str(pids)!r}, "w") as f:
+        grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        with open({str(pids)!r} + ".tmp", "w") as f:
             f.write(f"{{os.getpid()}} {{grandchild.pid}}")
-        time.sleep(60)
+        os.rename({str(pids)!r} + ".tmp", {str(pids)!r})
+        time.sleep(600)
     """
-    started = time.monotonic()
+
+    def wait_until_both_run(pid: int) -> None:
+        # The timeout starts counting only once child and grandchild exist, however slow the machine.
+        kill_later(pid)
+        wait_for_file(pids)
+
     with pytest.raises(EnvironmentProblem) as caught:
-        proc.run(python(code), timeout=0.8)
-    assert time.monotonic() - started < 5  # SIGTERM ended it, no waiting for the 60 s sleep
-    assert "did not finish within 1 s"  # 0.8 s, rounded in caught.value.message
+        proc.run(python(code), timeout=0.5, on_spawn=wait_until_both_run)
+    assert "did not finish within 0 s" in caught.value.message  # 0.5 s, rounded
     assert caught.value.exit_code == ExitCode.ENVIRONMENT
     child, grandchild = (int(p) for p in pids.read_text().split())
-    kill_later(child)
     kill_later(grandchild)
-    assert process_gone(child)
-    assert process_gone(grandchild)  # the process group went too
+    # proc.run returned: the child was reaped, so it is gone for good (not merely a zombie).
+    assert process_gone(child, timeout=0)
+    assert process_gone(grandchild, timeout=60)  # the process group went too
+
+
+def wait_for_file(path, timeout: float = 60.0) -> None:
+    """Block until `path` exists (a generous bound: only a broken test waits that long)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.01)
+
+
+def test_run_reports_the_child_to_its_listener_before_waiting():
+    pids: list[int] = []
+    result = proc.run(python("import os; print(os.getpid())"), timeout=60, on_spawn=pids.append)
+    assert pids == [int(result.stdout)]
 
 
 def test_missing_executable_is_an_environment_problem():
@@ -112,21 +131,32 @@ def test_stream_returns_zero_and_keeps_blank_lines():
     assert lines == ["a", "", "b"]
 
 
+class AfterLines:
+    """A clock for proc.stream that stands still until `count` lines arrived, then jumps an hour.
+
+    The deadline then passes at a known point of the child's output, however slowly it runs.
+    """
+
+    def __init__(self, lines: list[str], count: int) -> None:
+        self.lines = lines
+        self.count = count
+
+    def __call__(self) -> float:
+        return 3600.0 if len(self.lines) >= self.count else 0.0
+
+
 def test_stream_honours_its_timeout_and_kills_the_child(process_gone, kill_later):
     code = """
         import os, time
         print(os.getpid(), flush=True)
-        time.sleep(60)
+        time.sleep(600)
     """
     lines: list[str] = []
-    started = time.monotonic()
-    outcome = proc.stream(python(code), lines.append, timeout=0.5, poll=0.05)
-    assert time.monotonic() - started < 5
+    outcome = proc.stream(python(code), lines.append, timeout=1, poll=0.05, clock=AfterLines(lines, 1))
+    kill_later(int(lines[0]))
     assert outcome.timed_out
     assert outcome.returncode is None
-    child = int(lines[0])
-    kill_later(child)
-    assert process_gone(child)
+    assert process_gone(int(lines[0]), timeout=60)
 
 
 def test_stream_passes_the_environment():
@@ -141,14 +171,14 @@ def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(process_gone):
         import signal, time
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("ready", flush=True)
-        time.sleep(60)
+        time.sleep(600)
     """
     child = subprocess.Popen(python(code), stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert child.stdout.readline().strip() == "ready"
         started = time.monotonic()
         proc.stop(child, grace=0.3)
-        assert 0.25 <= time.monotonic() - started < 3
+        assert time.monotonic() - started >= 0.3  # SIGTERM got its grace period first
         assert child.returncode == -9
         assert process_gone(child.pid)
     finally:
@@ -163,30 +193,63 @@ def test_stream_delivers_every_line_received_before_the_timeout(kill_later):
         print(os.getpid())
         print("second")
         print("third", flush=True)
-        time.sleep(60)
+        time.sleep(600)
     """
     lines: list[str] = []
-    outcome = proc.stream([PY, "-c", textwrap.dedent(code)], lines.append, timeout=0.5, poll=0.05)
-    if lines:
-        kill_later(int(lines[0]))
+    clock = AfterLines(lines, 3)
+    outcome = proc.stream([PY, "-c", textwrap.dedent(code)], lines.append, timeout=1, poll=0.05, clock=clock)
+    kill_later(int(lines[0]))
     assert outcome.timed_out
     assert lines[1:] == ["second", "third"]
 
 
 def test_stream_timeout_holds_after_a_partial_line(kill_later):
+    # One write: the pid line and a line without its newline arrive together, then the child hangs.
+    # A reader that waited for the newline would hang with it; the deadline must still hold.
     code = """
         import os, sys, time
-        print(os.getpid(), flush=True)
-        time.sleep(0.1)
-        sys.stdout.write("no newline yet")
+        sys.stdout.write(f"{os.getpid()}\\nno newline yet")
         sys.stdout.flush()
-        time.sleep(0.8)  # stands in for a hang; kept short so the failing case stays cheap
+        time.sleep(600)
     """
     lines: list[str] = []
-    outcome = proc.stream(python(code), lines.append, timeout=0.2, poll=0.05)
+    started = time.monotonic()
+    outcome = proc.stream(python(code), lines.append, timeout=1, poll=0.05, clock=AfterLines(lines, 1))
     kill_later(int(lines[0]))
     assert outcome.timed_out
-    assert outcome.seconds < 0.65
+    assert lines[1:] == ["no newline yet"]  # the partial line is delivered, not lost
+    assert time.monotonic() - started < 300  # far below the child's 600 s hang
+
+
+def test_stream_reports_silence_to_on_idle(kill_later):
+    code = """
+        import os, time
+        print(os.getpid(), flush=True)
+        time.sleep(600)
+    """
+    lines: list[str] = []
+    idle: list[float] = []
+    looks = [0]
+
+    def clock() -> float:
+        # Still until the child spoke; from then on every look at the clock is one second later,
+        # so silence is measured without being waited for.
+        if lines:
+            looks[0] += 1
+        return float(looks[0])
+
+    outcome = proc.stream(python(code), lines.append, timeout=20, poll=0.01, on_idle=idle.append, clock=clock)
+    kill_later(int(lines[0]))
+    assert outcome.timed_out
+    assert len(idle) >= 5
+    assert idle == sorted(idle) and 0 < idle[-1] <= 20
+
+
+def test_stream_reports_the_child_to_its_listener():
+    pids: list[int] = []
+    lines: list[str] = []
+    proc.stream(python("import os; print(os.getpid())"), lines.append, timeout=60, on_spawn=pids.append)
+    assert pids == [int(lines[0])]
 
 
 def test_stream_joins_a_character_split_across_writes_and_replaces_bad_bytes():
@@ -198,6 +261,13 @@ def test_stream_joins_a_character_split_across_writes_and_replaces_bad_bytes():
         out.write(b"\\xa9\\r\\nbad \\xff\\n"); out.flush()
     """
     lines: list[str] = []
-    outcome = proc.stream(python(code), lines.append, timeout=30, poll=0.01)
+    outcome = proc.stream(python(code), lines.append, timeout=60, poll=0.01)
     assert outcome.returncode == 0
     assert lines == ["café", "bad \ufffd"]
+
+
+def test_spawn_starts_a_session_leader_with_an_empty_stdin():
+    child = proc.spawn(python("import os, sys; print(os.getsid(0) == os.getpid(), repr(sys.stdin.read()))"),
+                       stdout=subprocess.PIPE)  # fmt: skip
+    out, _ = child.communicate(timeout=60)
+    assert out.split() == ["True", "''"]
