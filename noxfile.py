@@ -1,5 +1,5 @@
 # /// script
-# dependencies = ["nox", "docker>=7.1", "requests"]
+# dependencies = ["nox>=2025.2.9", "docker>=7.1", "requests", "psutil>=5.9"]
 # ///
 """nox sessions: thin wiring from the command line to the `harness` package.
 

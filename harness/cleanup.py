@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psutil
 from docker import DockerClient
 
 from harness import engine
@@ -65,18 +66,49 @@ def teardown(compose: Compose, client_factory: Callable[[], DockerClient], confi
 # --- Owner records: who started a project, so a sweep can tell live runs from dead ones.
 
 
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of `pid` (clock ticks since boot), or None when it is gone.
+# How far two readings of one process's start time may differ. psutil derives it on
+# Linux from the boot time, which the kernel reports to the second and which clock
+# adjustments can move by a second; macOS and Windows report it exactly. A reused pid
+# belongs to a process started after ours ended, so a tolerance this small cannot
+# mistake it for ours.
+START_TIME_TOLERANCE = 1.5
 
-    Together with the pid it names one process for good: pids are reused, start times are not.
+
+def process_start_time(pid: int) -> str | None:
+    """When `pid` started (seconds since the epoch, as text), or None when it is gone.
+
+    Together with the pid and the host it names one process for good: pids are reused,
+    start times are not. psutil reads it the same way on Linux, macOS and Windows.
     """
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return f"{process.create_time():.2f}"
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return None
-    # Field 2 (comm) may contain spaces and parentheses: split after its closing one.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[19]
+
+
+def process_is(pid: int, start: str | None) -> bool:
+    """True while the process `pid` that started at `start` (from process_start_time) still runs.
+
+    When the process exists but may not be inspected (another user's, on some systems),
+    it counts as running: the sweep must never remove a live run's project.
+    """
+    if start is None:
+        return False
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if "." not in start:
+            # A record of an older harness (kernel clock ticks): the pid alone is all it can tell.
+            return True
+        return abs(process.create_time() - float(start)) <= START_TIME_TOLERANCE
+    except psutil.AccessDenied:
+        return True
+    except (psutil.NoSuchProcess, ValueError):
+        return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +127,7 @@ class OwnerRecord:
         """True while the owning process still runs (records from other hosts count as alive)."""
         if self.host != socket.gethostname():
             return True
-        return self.pid_start is not None and process_start_time(self.pid) == self.pid_start
+        return process_is(self.pid, self.pid_start)
 
 
 def owners_dir(config: Config) -> Path:

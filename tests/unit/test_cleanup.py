@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from harness.cleanup import (
     OwnerRecord,
     compose_for_record,
     owners_dir,
+    process_is,
     process_start_time,
     read_owner,
     remove_owner,
@@ -161,7 +163,7 @@ def write_record(config: Config, project: str, **changes) -> None:
 
 def test_process_start_time_of_self_is_a_stable_string():
     first = process_start_time(os.getpid())
-    assert isinstance(first, str) and first.isdigit()
+    assert first is not None and float(first) > 0
     assert process_start_time(os.getpid()) == first
 
 
@@ -169,7 +171,8 @@ def test_process_start_time_differs_between_processes():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
     try:
         assert process_start_time(child.pid) is not None
-        assert process_start_time(child.pid) != process_start_time(os.getpid())
+        assert process_is(child.pid, process_start_time(child.pid))
+        assert not process_is(os.getpid(), "0.00")
     finally:
         child.kill()
         child.wait()
@@ -177,23 +180,48 @@ def test_process_start_time_differs_between_processes():
 
 def test_process_start_time_of_a_dead_pid_is_none():
     assert process_start_time(dead_pid()) is None
+    assert not process_is(dead_pid(), "1.00")
 
 
-def test_process_start_time_is_the_start_tick_even_with_odd_command_names(tmp_path):
-    """comm may hold spaces and ')': the value must still be field 22, the start time in clock ticks."""
-    odd = tmp_path / "a) b (c"
-    odd.symlink_to(sys.executable)
-    child = subprocess.Popen([str(odd), "-c", "import time; time.sleep(5)"])
+def test_a_zombie_is_not_a_live_owner():
+    """A child that exited but was not waited for still has a pid: it is not running."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = process_start_time(child.pid)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and process_start_time(child.pid) is not None:
+        time.sleep(0.02)
     try:
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-        started = process_start_time(child.pid)
-        assert "a) b (c" in Path(f"/proc/{child.pid}/stat").read_text()
         assert started is not None
-        ticks = os.sysconf("SC_CLK_TCK")
-        assert abs(int(started) / ticks - uptime) < 5  # the child started just now
+        assert process_start_time(child.pid) is None
+        assert not process_is(child.pid, started)
+    finally:
+        child.wait()
+
+
+def test_process_start_time_is_the_start_in_seconds_since_the_epoch():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        started = process_start_time(child.pid)
+        assert started is not None
+        assert abs(float(started) - time.time()) < 5  # the child started just now
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_record_of_an_older_harness_counts_as_alive_while_its_pid_runs():
+    """Older records hold kernel clock ticks: never reap a run that may still be live."""
+    assert process_is(os.getpid(), "123456")
+    assert not process_is(dead_pid(), "123456")
+
+
+def test_a_process_we_may_not_inspect_counts_as_alive(monkeypatch):
+    class Hidden:
+        def __init__(self, pid: int) -> None:
+            raise cleanup.psutil.AccessDenied(pid)
+
+    monkeypatch.setattr(cleanup.psutil, "Process", Hidden)
+    assert process_is(1, "1.00")
 
 
 # --- owner records
@@ -210,7 +238,7 @@ def test_owner_is_alive_for_this_process():
 
 def test_owner_with_a_different_start_time_is_dead():
     """The pid was reused by another process: not our owner any more."""
-    assert not record(pid_start="1").is_alive()
+    assert not record(pid_start="1.00").is_alive()
 
 
 def test_owner_without_a_start_time_is_dead():
@@ -222,7 +250,7 @@ def test_owner_whose_pid_is_gone_is_dead():
 
 
 def test_owner_on_another_host_counts_as_alive():
-    assert record(host=socket.gethostname() + "-elsewhere", pid=dead_pid(), pid_start="1").is_alive()
+    assert record(host=socket.gethostname() + "-elsewhere", pid=dead_pid(), pid_start="1.00").is_alive()
 
 
 def test_write_read_remove_owner_round_trip(config):
@@ -353,7 +381,7 @@ def test_sweep_removes_a_project_whose_pid_was_reused(config, torn_down):
     client = FakeClient()
     project = "hub-agent-test-traction-1-aaa"
     client.add_project(project, NOW - timedelta(seconds=30))
-    write_record(config, project, pid_start="1")  # our pid, but not our process
+    write_record(config, project, pid_start="1.00")  # our pid, but not our process
     entries = sweep(config, client, now=NOW, log=lambda line: None)
     assert entries[0].action == "removed"
     assert len(torn_down) == 1
@@ -439,3 +467,83 @@ def test_sweep_finds_projects_of_a_prefix_that_needed_sanitising(tmp_path, torn_
     client.add_project(project, NOW - timedelta(days=1))
     entries = sweep(config, client, now=NOW, log=lambda line: None)
     assert [(e.project, e.action) for e in entries] == [(project, "removed")]
+
+
+# --- hosts without /proc (macOS, Windows): liveness comes from psutil alone
+
+
+class FakeMacProcesses:
+    """psutil as a macOS host answers it: a process table, no /proc behind it."""
+
+    NoSuchProcess = cleanup.psutil.NoSuchProcess
+    AccessDenied = cleanup.psutil.AccessDenied
+    STATUS_ZOMBIE = cleanup.psutil.STATUS_ZOMBIE
+
+    def __init__(self, table: dict[int, float]) -> None:
+        self.table = table
+        fake = self
+
+        class Process:
+            def __init__(self, pid: int) -> None:
+                if pid not in fake.table:
+                    raise fake.NoSuchProcess(pid)
+                self.pid = pid
+
+            def status(self) -> str:
+                return "running"
+
+            def create_time(self) -> float:
+                return fake.table[self.pid]
+
+        self.Process = Process
+
+
+@pytest.fixture
+def mac_host(monkeypatch):
+    """sys.platform says darwin and nothing under /proc can be opened, by any means."""
+    import builtins
+    import io
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    real_open = builtins.open
+
+    def refuse(file, *args, **kwargs):
+        if str(file).startswith("/proc"):
+            raise FileNotFoundError(2, "No such file or directory", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refuse)
+    monkeypatch.setattr(io, "open", refuse)
+    table = {os.getpid(): 1_732_000_000.25}
+    monkeypatch.setattr(cleanup, "psutil", FakeMacProcesses(table))
+    with pytest.raises(OSError):
+        Path("/proc/self/stat").read_text()
+    return table
+
+
+def test_on_a_host_without_proc_a_live_run_is_kept_and_a_dead_one_removed(config, torn_down, mac_host):
+    client = FakeClient()
+    live, dead, reused = "hub-agent-test-live-1-aaa", "hub-agent-test-dead-1-bbb", "hub-agent-test-reused-1-ccc"
+    for project in (live, dead, reused):
+        client.add_project(project, NOW - timedelta(days=2))
+    write_record(config, live)  # this process, as write_owner records it
+    assert read_owner(config, live).pid_start == "1732000000.25"
+    write_record(config, dead, pid=424242)  # not in the process table
+    write_record(config, reused, pid_start="1731990000.00")  # our pid, another start
+    entries = {e.project: e for e in sweep(config, client, now=NOW, log=lambda line: None)}
+    assert entries[live].action == "kept"
+    assert entries[dead].action == "removed"
+    assert entries[reused].action == "removed"
+    assert sorted(c.project for c in torn_down) == sorted([dead, reused])
+    assert read_owner(config, live) is not None
+
+
+def test_on_a_host_without_proc_a_live_run_survives_repeated_sweeps(config, torn_down, mac_host):
+    client = FakeClient()
+    project = "hub-agent-test-live-1-aaa"
+    client.add_project(project, NOW - timedelta(days=30))
+    write_record(config, project)
+    mac_host[os.getpid()] += 0.9  # a later reading that differs slightly (clock adjustment)
+    for _ in range(3):
+        assert [e.action for e in sweep(config, client, now=NOW, log=lambda line: None)] == ["kept"]
+    assert torn_down == []
