@@ -27,6 +27,7 @@ FAULTS_OVERRIDE = STANDIN / "faults.override.yml"
 # A prefix of the tests' own: their sweep can never touch a developer's real runs.
 PREFIX = "hit"
 MATRIX: list[tuple[str, str, str, str]] = []
+VERDICTS: list[tuple[str, str, str, str, str]] = []
 
 
 @pytest.fixture(scope="session")
@@ -165,7 +166,7 @@ def wait_until_gone(client: object, project: str, timeout: float) -> tuple[engin
 def nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     """After every test: no project of the tests' prefix may remain (then sweep, so one leak fails one test)."""
     yield
-    if "images" not in request.fixturenames and "env" not in request.fixturenames:
+    if not {"images", "env", "real_images"} & set(request.fixturenames):
         return
     docker_client = engine.connect(60)
     left = prefix_leftovers(docker_client)
@@ -180,23 +181,44 @@ def record(case: str, exit_code: object, leftovers: str, seconds: float) -> None
     MATRIX.append((case, str(exit_code), leftovers, f"{seconds:.1f}"))
 
 
+def record_verdict(case: str, odoo_exit: object, harness_exit: int, rule: str, seconds: float) -> None:
+    """One row of the real-Odoo verdict matrix printed at the end of the session."""
+    odoo = "-" if odoo_exit is None else str(odoo_exit)
+    VERDICTS.append((case, odoo, str(harness_exit), " ".join(rule.split())[:160], f"{seconds:.1f}"))
+
+
+def markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Rows as a Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def matrix_table() -> str:
     """The fault matrix as a Markdown table."""
-    rows = ["| case | exit code | leftovers | seconds |", "| --- | --- | --- | --- |"]
-    rows += [f"| {case} | {code} | {left} | {secs} |" for case, code, left, secs in MATRIX]
-    return "\n".join(rows)
+    return markdown_table(("case", "exit code", "leftovers", "seconds"), MATRIX)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the fault matrix and keep a copy in artefacts/fault-matrix.md."""
-    if not MATRIX:
-        return
-    table = matrix_table()
-    terminalreporter.write_sep("=", "fault matrix")
-    terminalreporter.write_line(table)
-    out = ROOT / "artefacts" / "fault-matrix.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table + "\n", encoding="utf-8")
+    """Print the fault and verdict matrices and keep copies in artefacts/."""
+    tables = [
+        ("fault matrix", "fault-matrix.md", matrix_table() if MATRIX else ""),
+        (
+            "verdict matrix (real Odoo 18)",
+            "verdict-matrix.md",
+            markdown_table(("case", "Odoo exit", "harness exit", "decided by", "seconds"), VERDICTS)
+            if VERDICTS
+            else "",
+        ),
+    ]
+    for title, name, table in tables:
+        if not table:
+            continue
+        terminalreporter.write_sep("=", title)
+        terminalreporter.write_line(table)
+        out = ROOT / "artefacts" / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(table + "\n", encoding="utf-8")
 
 
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP, "SIGKILL": signal.SIGKILL}

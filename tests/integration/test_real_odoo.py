@@ -1,0 +1,114 @@
+"""The verdict matrix on real Odoo 18: fixture modules run through the harness, in real containers.
+
+The images are the project's own (tools/images.py): real Odoo 18 built from the source archive
+or tree named by HARNESS_ODOO_SOURCE, and PostgreSQL 15. Each case asserts the harness's exit
+code, Odoo's own exit code and the rule that decided the verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness import engine
+from tests.integration.conftest import ADDONS, ROOT, cli_run, project_of, record_verdict, standin_env
+from tools.images import ODOO_ALIAS, POSTGRES_ALIAS, ensure_images, odoo_source_from_env, odoo_spec, postgres_spec
+
+pytestmark = pytest.mark.integration
+
+REAL_COMPOSE = (ROOT / "docker-compose.agent.yml",)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the verdict matrix."""
+
+    name: str
+    module: str
+    harness_exit: int
+    odoo_exit: int | None  # None: Odoo never ran (the harness stopped before Docker)
+    rule: str  # a text the deciding reason (or the pass summary) must contain
+    addons: Path = ADDONS
+
+
+CASES = [
+    Case("passing module", "fixture_pass", 0, 0, "fixture_pass: 3 tests, 0 failures, 0 errors"),
+    Case("failing assertion", "fixture_fail", 1, 1, "odoo.tests.result reports 1 failed"),
+    Case("erroring test", "fixture_error", 1, 1, "0 failed, 1 error(s)"),
+    Case("test import error", "fixture_importerror", 1, 255, "could not be installed"),
+    Case("module not in the addons path", "fixture_absent", 2, None, "not found in addons path"),
+    Case("module with no tests", "fixture_notests", 1, 0, "0 tests"),
+    Case("all tests skipped", "fixture_allskipped", 1, 0, "skipped"),
+    Case("view ParseError at install", "fixture_parseerror", 1, 255, "could not be installed"),
+    Case("missing dependency", "fixture_missingdep", 1, 0, "fixture_no_such_dependency"),
+    Case("installable: False", "fixture_uninstallable", 2, None, "says installable: False"),
+    Case("depends on mail", "fixture_mail", 0, 0, "fixture_mail: 2 tests, 0 failures, 0 errors"),
+    Case("logs ERROR, tests pass", "fixture_logs_error", 0, 0, "fixture_logs_error: 3 tests, 0 failures"),
+    Case("traction", "traction", 0, 0, "traction: 6 tests, 0 failures, 0 errors", ROOT / "addons"),
+]
+
+
+@pytest.fixture(scope="session")
+def real_images() -> dict[str, str]:
+    """Real Odoo 18 and PostgreSQL images, built once from HARNESS_ODOO_SOURCE or reused by content."""
+    return ensure_real_images()
+
+
+def ensure_real_images() -> dict[str, str]:
+    """Build or reuse the real images; without a source, use images already built, else fail clearly."""
+    if os.environ.get("HARNESS_ODOO_SOURCE"):
+        return ensure_images([postgres_spec(), odoo_spec(odoo_source_from_env())])
+    client = engine.connect(60)
+    missing = [alias for alias in (ODOO_ALIAS, POSTGRES_ALIAS) if not client.images.list(name=alias)]
+    if missing:
+        pytest.fail(
+            f"no real Odoo 18 images ({', '.join(missing)}) and no HARNESS_ODOO_SOURCE to build them: "
+            "run `nox -s images -- --odoo-source PATH` with an Odoo 18 source archive or tree"
+        )
+    return {}
+
+
+def real_env(tmp_path: Path, addons: Path = ADDONS, **extra: str) -> dict[str, str]:
+    """HARNESS_* variables for a run on the real images."""
+    return standin_env(
+        tmp_path,
+        REAL_COMPOSE,
+        HARNESS_ADDONS_PATH=str(addons),
+        ODOO_IMAGE=ODOO_ALIAS,
+        POSTGRES_IMAGE=POSTGRES_ALIAS,
+        HARNESS_READY_TIMEOUT="180",
+        **extra,
+    )
+
+
+def run_case(case: Case, tmp_path: Path) -> tuple[int, dict, str, float]:
+    """Run one case through the CLI; (exit code, result.json or {}, output, seconds)."""
+    env = real_env(tmp_path, case.addons)
+    started = time.monotonic()
+    run = cli_run(case.module, env)
+    code = run.finish(timeout=900)
+    seconds = time.monotonic() - started
+    result: dict = {}
+    if case.odoo_exit is not None:
+        result_file = Path(env["HARNESS_ARTEFACTS_DIR"]) / project_of(run) / "result.json"
+        result = json.loads(result_file.read_text())
+    return code, result, run.output, seconds
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.module for c in CASES])
+def test_verdict_on_real_odoo(real_images: dict[str, str], tmp_path: Path, client: object, case: Case) -> None:
+    code, result, output, seconds = run_case(case, tmp_path)
+    decided_by = "; ".join(result.get("reasons", ())) or result.get("summary", "") or output
+    record_verdict(case.name, result.get("odoo_exit"), code, decided_by, seconds)
+    assert code == case.harness_exit, output
+    assert case.rule in (decided_by if case.odoo_exit is not None else output), output
+    if case.odoo_exit is not None:
+        assert result["odoo_exit"] == case.odoo_exit, output
+        assert result["cleanup"]["clean"] is True
+        assert "Odoo version 18.0" in output
+    assert engine.list_projects(client, "hit-agent-test-") == []
