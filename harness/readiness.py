@@ -7,8 +7,32 @@ from collections.abc import Callable
 
 import requests
 
+from harness import engine
 from harness.engine import ContainerState
 from harness.errors import ReadinessFailed
+
+# Bind addresses that mean "every interface": not an address to connect to.
+ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]"}
+
+
+def poll_host(publish_host: str, endpoint: engine.Endpoint | None) -> str:
+    """Where a port the engine publishes can be reached from here.
+
+    For a tcp:// or ssh:// engine that is the engine's machine (its ports are published
+    there, not here); for a local engine (a unix socket, Docker Desktop, an npipe) the
+    bind address `publish_host`, or 127.0.0.1 when it binds every interface.
+    """
+    if endpoint is not None and endpoint.remote_host:
+        return endpoint.remote_host
+    return "127.0.0.1" if publish_host in ANY_ADDRESS else publish_host
+
+
+def health_url(publish_host: str, port: int, endpoint: engine.Endpoint | None = None) -> str:
+    """`http://HOST:PORT/web/health` on the host Docker publishes on (the pinned engine's by default)."""
+    host = poll_host(publish_host, endpoint if endpoint is not None else engine.current_endpoint())
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{port}/web/health"
 
 
 def health_answers(url: str, timeout: float) -> bool:
