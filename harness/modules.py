@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness.errors import UsageError
-from harness.naming import validate_module_name
+from harness.naming import MODULE_NAME, validate_module_name
 
 MANIFEST = "__manifest__.py"
 
@@ -37,14 +37,23 @@ def is_installable(module_dir: Path) -> bool:
 
 
 def discover_modules(addons_path: Path) -> list[str]:
-    """Sorted names of the installable modules directly under `addons_path`."""
+    """Sorted names of the installable modules directly under `addons_path`.
+
+    Every folder with a manifest must be named as Odoo names modules (lowercase letters,
+    digits, underscores): the names become CI matrix entries and command-line arguments,
+    so a folder called, say, `$(touch x)` is refused with an error, never passed on.
+    """
     if not addons_path.is_dir():
         return []
-    return sorted(
-        child.name
-        for child in addons_path.iterdir()
-        if child.is_dir() and not child.name.startswith(".") and is_installable(child)
-    )
+    folders = [c for c in addons_path.iterdir() if c.is_dir() and not c.name.startswith(".")]
+    bad = sorted(c.name for c in folders if (c / MANIFEST).is_file() and not MODULE_NAME.fullmatch(c.name))
+    if bad:
+        raise UsageError(
+            f"addons path {addons_path} has module folders whose names are not Odoo technical names "
+            f"(lowercase letters, digits and underscores, starting with a letter): {', '.join(map(repr, bad))}; "
+            "rename or remove them"
+        )
+    return sorted(c.name for c in folders if is_installable(c))
 
 
 def check_module(addons_path: Path, module: str) -> Path:

@@ -137,3 +137,42 @@ def test_requested_modules_reads_nox_session_names() -> None:
     assert requested_modules(argv) == ["traction", "hub_x"]
     assert requested_modules(["tests(module='a'),tests(module='b')"]) == ["a", "b"]
     assert requested_modules(["nox", "-s", "unit"]) == []
+
+
+# --- folder names become CI matrix entries and command-line arguments: only technical names pass
+
+
+@pytest.mark.parametrize("name", ["$(touch x)", "a;b", "Traction", "1module", "mod-dash", "mod.dot", "x y", "`id`"])
+def test_discovery_refuses_a_module_folder_that_is_not_a_technical_name(tmp_path, name):
+    addons = tmp_path / "addons"
+    make_module(addons, "traction")
+    make_module(addons, name)
+    with pytest.raises(UsageError) as caught:
+        discover_modules(addons)
+    assert repr(name) in caught.value.message
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert not (tmp_path / "x").exists() and not Path("x").exists()
+
+
+def test_folders_without_a_manifest_are_not_modules_whatever_their_name(tmp_path):
+    addons = tmp_path / "addons"
+    make_module(addons, "traction")
+    make_module(addons, "$(touch x)", None)
+    (addons / "__pycache__").mkdir()
+    assert discover_modules(addons) == ["traction"]
+
+
+def test_the_cli_module_list_fails_loudly_on_a_bad_folder(tmp_path, monkeypatch, capsys):
+    from harness.cli import main
+
+    (tmp_path / "pyproject.toml").write_text('[tool.harness]\naddons_path = "addons"\n', encoding="utf-8")
+    make_module(tmp_path / "addons", "traction")
+    make_module(tmp_path / "addons", "$(touch x)")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HARNESS_ADDONS_PATH", raising=False)
+    monkeypatch.delenv("HARNESS_ROOT", raising=False)
+    assert main(["modules", "--json"]) == ExitCode.USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "'$(touch x)'" in err
+    assert not (tmp_path / "x").exists()
