@@ -13,8 +13,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from harness.odoo_cases import CaseOutcome, CaseRef
 from harness.odoo_command import redact_text
-from harness.odoo_log import CaseOutcome, CaseRef, LogAnalysis, line_message, strip_ansi
+from harness.odoo_log import LogAnalysis, line_message, strip_ansi
 from harness.verdict import Verdict, judge
 
 # Names of the synthetic test case (its classname is the module), by what went wrong.

@@ -11,14 +11,17 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
-from collections.abc import Iterable, Sequence
-from typing import Literal
+from collections.abc import Iterable
+
+from harness.odoo_cases import CaseOutcome, CaseRef, OutcomeKind, case_ref, exception_line
 
 # Odoo's format: "%(asctime)s %(pid)s %(levelname)s %(dbname)s %(name)s: %(message)s %(perf_info)s",
 # e.g. "2026-11-24 12:05:11,284 1176 INFO odoo odoo.tests.result: 0 failed, ... 'odoo' ".
+# Searched, not matched at the start: a test's `print("x", end="")` glues its text to the front of
+# Odoo's next record ("x2026-11-24 12:05:11,284 ..."), and that record must still be read.
 _ODOO_LINE = re.compile(
     r"""
-    ^(?P<timestamp>\d{4}-\d{2}-\d{2}\ \d{2}:\d{2}:\d{2},\d{3})   # asctime, UTC
+    (?P<timestamp>\d{4}-\d{2}-\d{2}\ \d{2}:\d{2}:\d{2},\d{3})   # asctime, UTC
     \ (?P<pid>\d+)
     \ (?P<level>[A-Z_]+)                 # INFO, WARNING, ERROR, CRITICAL, DEBUG...
     \ (?P<db>\S+)                        # the database, or "?" before one is chosen
@@ -39,74 +42,52 @@ def strip_ansi(text: str) -> str:
 
 def line_message(line: str) -> str:
     """The message part of an Odoo log line (the whole line if it is not in Odoo's format)."""
-    match = _ODOO_LINE.match(line)
+    match = _ODOO_LINE.search(line)
     return match["message"].strip() if match else line.strip()
 
 
-# odoo.tests.result: "1 failed, 0 error(s) of 2 tests when loading database 'odoo'".
-_RESULT_MESSAGE = re.compile(r"^(?P<failed>\d+) failed, (?P<errors>\d+) error\(s\) of (?P<total>\d+) tests\b")
+# odoo.tests.result, one per database the process loaded (odoo/service/server.py logs
+# "%s when loading database %r"): "1 failed, 0 error(s) of 2 tests when loading database 'odoo'".
+_RESULT_MESSAGE = re.compile(
+    r"(?P<failed>\d+) failed, (?P<errors>\d+) error\(s\) of (?P<total>\d+) tests"
+    r" when loading database (?P<database>'[^']*'|\"[^\"]*\")"
+)
 # odoo.tests.stats: "probe_pass: 7 tests 0.03s 18 queries" (set-ups and tear-downs count too).
 _STATS_MESSAGE = re.compile(r"^(?P<module>[\w.]+): (?P<tests>\d+) tests\b")
-# A test's own logger (`odoo.addons.MODULE.tests.test_x`) says Starting/FAIL/ERROR/skipped;
-# class-level problems come from odoo.tests.suite with the class path in the description.
+# A test's own logger (its module, `odoo.addons.MODULE.tests.test_x`, as odoo/tests/result.py's
+# _TEST_ID expects) says Starting/FAIL/ERROR/skipped; class-level problems come from
+# odoo.tests.suite with the class path in the description. A module's other loggers
+# (`odoo.addons.MODULE.models.x`) are not tests, whatever they print.
 _SUITE_LOGGER = "odoo.tests.suite"
-_TEST_LOGGER_PREFIX = "odoo.addons."
-# "setUpClass (odoo.addons.m.tests.test_x.TestX)", unittest's description of a class-level error.
-_CLASS_LEVEL_DESCRIPTION = re.compile(r"^(?P<method>\w+) \((?P<path>[\w.]+)\)$")
+_TEST_LOGGER = re.compile(r"odoo\.addons\.\w+\.tests(\.[\w.]+)?")
 _RESULT_LOGGER = "odoo.tests.result"
 _STATS_LOGGER = "odoo.tests.stats"
-_TRACEBACK_HEADER = "Traceback (most recent call last):"
 
-# Messages that mean the module was not (fully) installed although Odoo may still exit 0.
-INVALID_MODULE_TEXT = "invalid module names"
-NOT_LOADED_TEXT = "Some modules are not loaded"
-INCONSISTENT_TEXT = "inconsistent states"
-
-OutcomeKind = Literal["failure", "error", "skipped"]
-
-
-@dataclasses.dataclass(frozen=True)
-class CaseRef:
-    """One test case as Odoo names it: `odoo.addons.m.tests.test_x` + `TestX` + `test_y`."""
-
-    module_path: str
-    class_name: str
-    method: str
-
-    @property
-    def classname(self) -> str:
-        """The dotted class path JUnit wants: `odoo.addons.m.tests.test_x.TestX`."""
-        return f"{self.module_path}.{self.class_name}" if self.class_name else self.module_path
-
-    def belongs_to(self, module: str) -> bool:
-        """Whether this test is one of `module`'s own tests."""
-        return self.module_path.startswith(f"{_TEST_LOGGER_PREFIX}{module}.")
-
-    def __str__(self) -> str:
-        return f"{self.class_name}.{self.method}" if self.class_name else self.method
-
-
-@dataclasses.dataclass(frozen=True)
-class CaseOutcome:
-    """A FAIL:, ERROR: or skipped line of the log, with the traceback that follows it."""
-
-    kind: OutcomeKind
-    test: CaseRef
-    description: str  # as Odoo wrote it: "TestItem.test_x", "setUpClass (odoo.addons...TestX)"
-    message: str  # the exception line ("AssertionError: True != False") or the skip reason
-    details: str  # the whole block: "FAIL: ..." and the traceback
-    line_number: int  # 1-based, in the log, to find the block
+# Lines that mean the module was not (fully) installed although Odoo may still exit 0, exactly as
+# Odoo 18's odoo/modules/loading.py logs them (logger odoo.modules.loading): LogAnalysis field ->
+# (level, message start). The same words from another logger or level are not these lines.
+LOADING_LOGGER = "odoo.modules.loading"
+MODULE_STATE_LINES: dict[str, tuple[str, str]] = {
+    "invalid_module_lines": ("WARNING", "invalid module names, ignored:"),
+    "not_loaded_lines": ("ERROR", "Some modules are not loaded, some dependencies or manifest may be missing:"),
+    "inconsistent_lines": ("ERROR", "Some modules have inconsistent states, some dependencies may be missing:"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class LogAnalysis:
-    """What an Odoo 18 test log says about one module. Counts are None when the line is absent."""
+    """What an Odoo 18 test log says about one module. Counts are None when the line is absent.
+
+    The result fields come from the `odoo.tests.result` line of `database` only.
+    """
 
     module: str
+    database: str
     result_failed: int | None = None
     result_errors: int | None = None
     result_total: int | None = None
     result_line: str | None = None
+    other_result_lines: tuple[str, ...] = ()  # odoo.tests.result lines of other databases: ignored
     module_stats_tests: int | None = None
     critical_lines: tuple[str, ...] = ()
     invalid_module_lines: tuple[str, ...] = ()
@@ -137,6 +118,12 @@ class LogAnalysis:
         """ERROR: blocks of the module found in the log."""
         return sum(1 for outcome in self.failures if outcome.kind == "error")
 
+    @property
+    def tests_run(self) -> tuple[CaseRef, ...]:
+        """The module's started tests that were not skipped as a whole (a skipped subtest is not)."""
+        whole = {skip.test for skip in self.skipped if not skip.test.is_subtest}
+        return tuple(dict.fromkeys(test for test in self.started if test not in whole))
+
 
 @dataclasses.dataclass(frozen=True)
 class _Record:
@@ -144,6 +131,7 @@ class _Record:
 
     timestamp: str
     level: str
+    db: str
     logger: str
     message: str
     text: str
@@ -160,29 +148,24 @@ class _OpenBlock:
     lines: list[str]
 
     def close(self) -> CaseOutcome:
-        return CaseOutcome(
-            kind=self.kind,
-            test=self.test,
-            description=self.description,
-            message=_exception_line(self.lines) or self.lines[0],
-            details="\n".join(self.lines).rstrip(),
-            line_number=self.line_number,
-        )
+        message = exception_line(self.lines) or self.lines[0]
+        details = "\n".join(self.lines).rstrip()
+        return CaseOutcome(self.kind, self.test, self.description, message, details, self.line_number)
 
 
 class LogAnalyser:
     """Reads an Odoo log a line at a time (as it streams) and summarises it for one module."""
 
-    def __init__(self, module: str) -> None:
+    def __init__(self, module: str, database: str) -> None:
         self.module = module
+        self.database = database  # the test process's `-d`: only its odoo.tests.result line counts
         self._lines = 0
         self._odoo_lines = 0
         self._result: tuple[int, int, int, str] | None = None
+        self._other_results: list[str] = []
         self._stats: int | None = None
         self._critical: list[str] = []
-        self._invalid: list[str] = []
-        self._not_loaded: list[str] = []
-        self._inconsistent: list[str] = []
+        self._alarms: dict[str, list[str]] = {field: [] for field in MODULE_STATE_LINES}
         self._failures: list[CaseOutcome] = []
         self._other_failures: list[CaseOutcome] = []
         self._skipped: list[CaseOutcome] = []
@@ -197,15 +180,20 @@ class LogAnalyser:
         """Take one line of the log (with or without its newline)."""
         self._lines += 1
         line = strip_ansi(line.rstrip("\r\n"))
-        match = _ODOO_LINE.match(line)
+        match = _ODOO_LINE.search(line)
         if match is None:
             self._continuation(line)
             return
+        if match.start():
+            # Output without a newline (a test's print) glued before the record: it is output.
+            self._continuation(line[: match.start()])
+            line = line[match.start() :]
         self._end_block()
         self._end_loose()
         record = _Record(
             timestamp=match["timestamp"],
             level=match["level"],
+            db=match["db"],
             logger=match["logger"],
             # Odoo ends every line with a space (an empty perf field); it is not part of the message.
             message=match["message"].rstrip(),
@@ -221,28 +209,26 @@ class LogAnalyser:
         if self._block is not None:
             outcome = self._block.close()
             (failures if outcome.test.belongs_to(self.module) else others).append(outcome)
-        exceptions = list(self._exceptions)
-        pending = _exception_line(self._loose)
-        if pending is not None:
-            exceptions.append(pending)
+        pending = exception_line(self._loose)
+        exceptions = (*self._exceptions, pending) if pending is not None else tuple(self._exceptions)
         failed, errors, total, result_line = self._result or (None, None, None, None)
         return LogAnalysis(
             module=self.module,
+            database=self.database,
             result_failed=failed,
             result_errors=errors,
             result_total=total,
             result_line=result_line,
+            other_result_lines=tuple(self._other_results),
             module_stats_tests=self._stats,
             critical_lines=tuple(self._critical),
-            invalid_module_lines=tuple(self._invalid),
-            not_loaded_lines=tuple(self._not_loaded),
-            inconsistent_lines=tuple(self._inconsistent),
+            **{field: tuple(lines) for field, lines in self._alarms.items()},
             failures=tuple(failures),
             skipped=tuple(self._skipped),
             started=tuple(self._started),
             other_failures=tuple(others),
             other_started=self._other_started,
-            exceptions=tuple(exceptions),
+            exceptions=exceptions,
             odoo_lines=self._odoo_lines,
             lines=self._lines,
             first_timestamp=_parse_timestamp(self._first),
@@ -251,40 +237,48 @@ class LogAnalyser:
     # -- one prefixed line -------------------------------------------------------------------
 
     def _record(self, record: _Record) -> None:
-        if record.level == "CRITICAL":
+        if record.level == "CRITICAL":  # from any logger
             self._critical.append(record.text)
-        if INVALID_MODULE_TEXT in record.message:
-            self._invalid.append(record.text)
-        if NOT_LOADED_TEXT in record.message:
-            self._not_loaded.append(record.text)
-        if INCONSISTENT_TEXT in record.message:
-            self._inconsistent.append(record.text)
+        for field, (level, start) in MODULE_STATE_LINES.items():
+            if record.logger == LOADING_LOGGER and record.level == level and record.message.startswith(start):
+                self._alarms[field].append(record.text)
 
         if record.logger == _RESULT_LOGGER:
-            found = _RESULT_MESSAGE.match(record.message)
-            if found:
-                # One line per database; the harness uses one, so the last line is the one.
-                self._result = (int(found["failed"]), int(found["errors"]), int(found["total"]), record.text)
+            self._result_record(record)
         elif record.logger == _STATS_LOGGER:
             found = _STATS_MESSAGE.match(record.message)
             if found and found["module"] == self.module:
                 self._stats = int(found["tests"])
-        elif record.logger.startswith(_TEST_LOGGER_PREFIX) or record.logger == _SUITE_LOGGER:
+        elif record.logger == _SUITE_LOGGER or _TEST_LOGGER.fullmatch(record.logger):
             self._test_record(record)
+
+    def _result_record(self, record: _Record) -> None:
+        found = _RESULT_MESSAGE.fullmatch(record.message)
+        if found is None:
+            return
+        # Odoo writes the database with %r and logs the line with that database's name as its db
+        # field; a line about any other database says nothing about this run's tests.
+        if record.db == self.database and found["database"] == repr(self.database):
+            self._result = (int(found["failed"]), int(found["errors"]), int(found["total"]), record.text)
+        else:
+            self._other_results.append(record.text)
 
     def _test_record(self, record: _Record) -> None:
         head, _, description = record.message.partition(" ")
-        if head in ("FAIL:", "ERROR:"):
+        # odoo/tests/result.py: FAIL/ERROR blocks are logged at ERROR, Starting and skipped at INFO.
+        if head in ("FAIL:", "ERROR:") and record.level == "ERROR":
             # The message is "FAIL: Class.method" and the traceback follows on unprefixed lines.
             self._block = _OpenBlock(
                 kind="failure" if head == "FAIL:" else "error",
-                test=_test_ref(record.logger, description),
+                test=case_ref(record.logger, description),
                 description=description,
                 line_number=self._lines,
                 lines=[record.message],
             )
+        elif record.level != "INFO":
+            return
         elif head == "Starting" and description.endswith(" ..."):
-            test = _test_ref(record.logger, description.removesuffix(" ..."))
+            test = case_ref(record.logger, description.removesuffix(" ..."))
             if test.belongs_to(self.module):
                 self._started.append(test)
             else:
@@ -292,7 +286,7 @@ class LogAnalyser:
         elif head == "skipped":
             # "skipped Class.method : reason" (OdooTestResult.addSkip).
             described, _, reason = description.partition(" : ")
-            test = _test_ref(record.logger, described)
+            test = case_ref(record.logger, described)
             if test.belongs_to(self.module):
                 skip = CaseOutcome("skipped", test, described, reason, record.message, self._lines)
                 self._skipped.append(skip)
@@ -317,46 +311,18 @@ class LogAnalyser:
         (self._failures if outcome.test.belongs_to(self.module) else self._other_failures).append(outcome)
 
     def _end_loose(self) -> None:
-        exception = _exception_line(self._loose)
+        exception = exception_line(self._loose)
         if exception is not None:
             self._exceptions.append(exception)
         self._loose = []
 
 
-def analyse_log(lines: Iterable[str], module: str) -> LogAnalysis:
+def analyse_log(lines: Iterable[str], module: str, database: str) -> LogAnalysis:
     """Analyse a whole log (an open file works: lines keep their newlines)."""
-    analyser = LogAnalyser(module)
+    analyser = LogAnalyser(module, database)
     for line in lines:
         analyser.feed(line)
     return analyser.result()
-
-
-def _test_ref(logger: str, description: str) -> CaseRef:
-    """Name the test of a FAIL/ERROR/Starting/skipped line from its logger and description."""
-    # A subtest is "Subtest Class.method (params)"; keep the params in the name, they tell which.
-    description = description.removeprefix("Subtest ")
-    class_level = _CLASS_LEVEL_DESCRIPTION.match(description)
-    if class_level:
-        # setUpClass/tearDownClass: logged by odoo.tests.suite; the class path is in parentheses.
-        module_path, _, class_name = class_level["path"].rpartition(".")
-        return CaseRef(module_path, class_name, class_level["method"])
-    name, space, params = description.partition(" ")
-    class_name, _, method = name.rpartition(".")
-    return CaseRef(logger, class_name, method + space + params)
-
-
-def _exception_line(lines: Sequence[str]) -> str | None:
-    """The last "SomeError: message" line of the tracebacks in `lines`, if any."""
-    found: str | None = None
-    in_traceback = False
-    for line in lines:
-        if line.startswith(_TRACEBACK_HEADER):
-            in_traceback = True
-        elif in_traceback and line and not line[0].isspace():
-            # Frames are indented; the first line back at the margin names the exception.
-            found = line.strip()
-            in_traceback = False
-    return found
 
 
 def _parse_timestamp(text: str | None) -> datetime.datetime | None:

@@ -24,7 +24,7 @@ from harness.modules import check_module
 from harness.naming import project_name, validate_module_name
 from harness.odoo_log import LogAnalyser
 from harness.proof import ProofLog, write_json
-from harness.readiness import health_url, wait_until_ready
+from harness.readiness import wait_until_ready
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # The line prefix other tools (validate_interrupt, CI) read to follow a run.
@@ -133,8 +133,9 @@ class GuardedRun:
         self.lease: ports.PortLease | None = None
         self.compose: Compose | None = None
         self.watchdog: watchdog.Watchdog | None = None
-        # Fed each line as Odoo prints it: the analysis never holds the whole log.
-        self.odoo_log = LogAnalyser(module)
+        # Fed each line as Odoo prints it: the analysis never holds the whole log. Only the summary
+        # of the test database counts (build_test_command's `-d` is config.db_name).
+        self.odoo_log = LogAnalyser(module, config.db_name)
         self.test_seconds = 0.0
         self.timed_out = False
         self.odoo_exit: int | None = None
@@ -217,7 +218,7 @@ class GuardedRun:
     def wait_ready(self) -> None:
         """Until /web/health answers 200 or Docker says healthy; fail fast on exit or unhealthy."""
         assert self.lease is not None
-        url = health_url(self.config.publish_host, self.lease.port)  # the engine's host for tcp:// / ssh://
+        url = f"http://{self.config.publish_host}:{self.lease.port}/web/health"
         self.enter("readiness", url)
         seconds = wait_until_ready(
             url=url,

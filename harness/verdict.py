@@ -10,7 +10,8 @@ import dataclasses
 import signal
 from collections.abc import Callable, Sequence
 
-from harness.odoo_log import CaseOutcome, LogAnalysis, line_message
+from harness.odoo_cases import CaseOutcome
+from harness.odoo_log import LogAnalysis, line_message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +115,11 @@ def _rule_critical(f: _Facts) -> str | None:
 
 def _rule_result(f: _Facts) -> str | None:
     a = f.analysis
+    if not a.has_result and a.other_result_lines:
+        return (
+            f"no odoo.tests.result line for database {a.database!r}, only for other databases "
+            f'("{line_message(a.other_result_lines[-1])}"): they say nothing about this run\'s tests'
+        )
     if not a.has_result:
         reason = "no odoo.tests.result line: Odoo stopped before it could run and count the tests"
         if a.odoo_lines == 0:
@@ -147,6 +153,24 @@ def _rule_module_stats(f: _Facts) -> str | None:
             f"they were other modules' tests, not {module}'s (check tests/__init__.py and --test-tags)"
         )
     return f"odoo.tests.stats has no '{module}: N tests' line: no test of {module} ran"
+
+
+def _rule_all_skipped(f: _Facts) -> str | None:
+    """Every test of the module was skipped (a skipped subtest does not skip its test)."""
+    a = f.analysis
+    whole = list(dict.fromkeys(skip.test for skip in a.skipped if not skip.test.is_subtest))
+    if not whole or a.tests_run:
+        return None
+    if a.result_total is not None:
+        # Odoo counts a skipped test in "of N tests" (startTest comes first), not a skipped class;
+        # if it counted more of this module's tests than were skipped, one ran that the log hid.
+        counted_skips = sum(1 for test in whole if test in a.started)
+        if a.result_total - a.other_started > counted_skips:
+            return None
+    first = next(skip for skip in a.skipped if not skip.test.is_subtest)
+    tests = "the only test" if len(whole) == 1 else f"all {len(whole)} tests"
+    were = "was" if len(whole) == 1 else "were"
+    return f"{tests} of {f.module} {were} skipped: nothing was tested (first: {first.description}: {first.message})"
 
 
 def _rule_invalid_module(f: _Facts) -> str | None:
@@ -205,6 +229,7 @@ _RULES: tuple[Callable[[_Facts], str | None], ...] = (
     _rule_inconsistent,
     _rule_result,
     _rule_module_stats,
+    _rule_all_skipped,
     _rule_uncounted_blocks,
     _rule_other_modules,
 )

@@ -129,9 +129,10 @@ def test_no_password_and_no_control_characters(tmp_path: Path) -> None:
         f"psycopg2.OperationalError: password=odoo and {password} rejected \x00\x07\x1b[31mred\x1b[0m \ufffe",
         " ",
         "2026-11-24 12:00:01,000 42 INFO x odoo.tests.stats: traction: 1 tests 0.01s 1 queries ",
-        "2026-11-24 12:00:01,000 42 ERROR x odoo.tests.result: 0 failed, 1 error(s) of 1 tests when loading ",
+        "2026-11-24 12:00:01,000 42 ERROR x odoo.tests.result: "
+        "0 failed, 1 error(s) of 1 tests when loading database 'x' ",
     ]
-    analysis = analyse_log(lines, "traction")
+    analysis = analyse_log(lines, "traction", "x")
     path = tmp_path / "junit.xml"
     verdict = judge(1, analysis, "traction")
     write_junit(path, "traction", analysis, 1.0, verdict=verdict, secrets=[password, "odoo"])

@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
-from harness.odoo_log import CaseRef
+from harness.odoo_cases import CaseRef
+from harness.odoo_log import analyse_log
 from harness.verdict import judge, summary_line
-from tests.unit.odoo_logs import LOGS, analyse
+from tests.unit.odoo_logs import LOGS, analyse, line
 
 PROBE_FAIL = "odoo.addons.probe_fail"
 
@@ -216,6 +217,7 @@ def test_subtest_failures_keep_their_parameters() -> None:
         ("synthetic_critical", "probe_dep", "CRITICAL"),
         ("synthetic_foreign_tests", "traction", "other modules' tests"),
         ("synthetic_uncounted_error", "probe_uncounted", "did not count"),
+        ("synthetic_all_skipped", "probe_allskip", "all 2 tests of probe_allskip were skipped: nothing was tested"),
     ],
 )
 def test_exit_0_with_a_clean_summary_still_fails(log: str, module: str, words: str) -> None:
@@ -236,5 +238,118 @@ def test_every_fixture_log_is_covered() -> None:
         "synthetic_critical",
         "synthetic_foreign_tests",
         "synthetic_uncounted_error",
+        "synthetic_all_skipped",
+        "synthetic_module_logs_errors",
+        "synthetic_other_database",
+        "synthetic_glued_print",
     }
     assert {path.stem for path in LOGS.glob("*.log")} == covered
+
+
+# --------------------------------------------------------------------------------------------
+# Skipped tests: one skip among passing tests passes; a module whose every test skipped fails
+# --------------------------------------------------------------------------------------------
+
+TEST_LOGGER = "odoo.addons.probe_skip.tests.test_item"
+
+
+def skip_log(*body: str, total: int) -> list[str]:
+    """A clean run of probe_skip whose tests are `body`; Odoo counted `total` tests."""
+    return [
+        *body,
+        line("INFO", "odoo.tests.stats", f"probe_skip: {max(total, 1)} tests 0.01s 1 queries"),
+        line("INFO", "odoo.tests.result", f"0 failed, 0 error(s) of {total} tests when loading database 'odoo'"),
+    ]
+
+
+def started(test: str) -> str:
+    return line("INFO", TEST_LOGGER, f"Starting {test} ...")
+
+
+def skipped(test: str, reason: str = "no Chrome") -> str:
+    return line("INFO", TEST_LOGGER, f"skipped {test} : {reason}")
+
+
+def test_all_skipped_names_the_count_and_the_first_reason() -> None:
+    analysis = analyse("synthetic_all_skipped", "probe_allskip")
+    assert analysis.result_total == 2 and len(analysis.skipped) == 2 and analysis.tests_run == ()
+    (reason,) = judge(0, analysis, "probe_allskip").reasons
+    assert reason == (
+        "all 2 tests of probe_allskip were skipped: nothing was tested "
+        "(first: TestItem.test_first: needs a feature this database does not have)"
+    )
+
+
+def test_the_only_test_skipped_fails() -> None:
+    analysis = analyse_log(skip_log(started("TestA.test_a"), skipped("TestA.test_a"), total=1), "probe_skip", "odoo")
+    (reason,) = judge(0, analysis, "probe_skip").reasons
+    assert reason.startswith("the only test of probe_skip was skipped: nothing was tested")
+
+
+def test_one_skip_among_passing_tests_passes() -> None:
+    body = (started("TestA.test_a"), started("TestA.test_b"), skipped("TestA.test_b"), started("TestA.test_c"))
+    assert judge(0, analyse_log(skip_log(*body, total=3), "probe_skip", "odoo"), "probe_skip").passed
+
+
+def test_a_skipped_subtest_does_not_skip_its_test() -> None:
+    body = (started("TestA.test_a"), skipped("Subtest TestA.test_a (i=1)"))
+    analysis = analyse_log(skip_log(*body, total=1), "probe_skip", "odoo")
+    assert [str(test) for test in analysis.tests_run] == ["TestA.test_a"]
+    assert judge(0, analysis, "probe_skip").passed
+
+
+def test_a_skipped_class_is_all_skipped() -> None:
+    # setUpClass raising SkipTest: odoo.tests.suite logs one skip, no test starts, Odoo counts 0.
+    skip_class = line(
+        "INFO", "odoo.tests.suite", f"skipped setUpClass ({TEST_LOGGER}.TestTour) : Chrome executable not found"
+    )
+    reasons = judge(0, analyse_log(skip_log(skip_class, total=0), "probe_skip", "odoo"), "probe_skip").reasons
+    assert any(r.startswith("the only test of probe_skip was skipped: nothing was tested") for r in reasons), reasons
+    assert any("reports 0 tests" in r for r in reasons)
+
+
+def test_skips_do_not_fail_a_run_odoo_counted_more_tests_of() -> None:
+    # Odoo counted 2 tests but the log shows one Starting line (the other one's line was lost):
+    # a test ran, so "nothing was tested" would be false.
+    body = (started("TestA.test_a"), skipped("TestA.test_a"))
+    assert judge(0, analyse_log(skip_log(*body, total=2), "probe_skip", "odoo"), "probe_skip").passed
+
+
+# --------------------------------------------------------------------------------------------
+# A module's own ERROR lines and phrases are not failures; other databases' summaries do not count
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_module_that_logs_errors_but_whose_tests_pass_passes() -> None:
+    analysis = analyse("synthetic_module_logs_errors", "probe_noisy")
+    assert analysis.invalid_module_lines == analysis.not_loaded_lines == analysis.inconsistent_lines == ()
+    assert analysis.failures == analysis.other_failures == ()
+    assert [str(test) for test in analysis.started] == ["TestItem.test_sync", "TestItem.test_reconcile"]
+    assert analysis.exceptions == ("ConnectionError: remote closed",)
+    verdict = judge(0, analysis, "probe_noisy")
+    assert verdict.passed, verdict.reasons
+
+
+def test_only_the_test_databases_summary_counts() -> None:
+    analysis = analyse("synthetic_other_database", "probe_db")
+    assert (analysis.result_failed, analysis.result_errors, analysis.result_total) == (0, 0, 2)
+    assert analysis.result_line is not None and analysis.result_line.endswith("'odoo'")
+    assert len(analysis.other_result_lines) == 2
+    assert judge(0, analysis, "probe_db").passed
+    # The same log read for the other database takes that database's line, and only it.
+    other = analyse("synthetic_other_database", "probe_db", database="other_db")
+    assert (other.result_failed, other.result_errors, other.result_total) == (1, 0, 9)
+
+
+@pytest.mark.parametrize(
+    ("db_field", "in_message"),
+    [("other_db", "other_db"), ("odoo", "other_db"), ("other_db", "odoo"), ("odoo", "odoo_2")],
+)
+def test_a_summary_of_another_database_is_ignored(db_field: str, in_message: str) -> None:
+    summary = line(
+        "INFO", "odoo.tests.result", f"0 failed, 0 error(s) of 4 tests when loading database '{in_message}'", db_field
+    )
+    analysis = analyse_log([summary], "probe_db", "odoo")
+    assert not analysis.has_result and analysis.other_result_lines == (summary.rstrip(),)
+    reasons = judge(0, analysis, "probe_db").reasons
+    assert any("no odoo.tests.result line for database 'odoo', only for other databases" in r for r in reasons)
