@@ -28,6 +28,34 @@ def build_test_command(config: Config, module: str, *, database: str | None = No
     # Anything but a technical name (a leading "-", a "/", spaces) Odoo would read as an option or a
     # tag expression instead of a module: the same check the run makes before Docker.
     validate_module_name(module)
+    return [
+        *_server_arguments(config, database),
+        # Install (not update) the module into the fresh database: this is what runs its
+        # at_install tests and proves that it installs at all.
+        "-i",
+        module,
+        # Only this module's tests (at_install and post_install). It also enables testing in
+        # 18.0; --test-enable would run base's, web's and every auto-installed module's tests too.
+        "--test-tags",
+        f"/{module}",
+        # Exit once the tests are done instead of serving requests.
+        "--stop-after-init",
+        # Accepted and a no-op in 18.0; kept so test-level lines show if a version honours it.
+        "--log-level=test",
+    ]
+
+
+def build_install_command(config: Config, modules: Sequence[str], *, database: str | None = None) -> list[str]:
+    """The argv that installs `modules` (and what they pull in) without running a test: a cache build."""
+    if not modules:
+        raise UsageError("nothing to install")
+    for module in modules:
+        validate_module_name(module)
+    return [*_server_arguments(config, database), "-i", ",".join(modules), "--stop-after-init"]
+
+
+def _server_arguments(config: Config, database: str | None) -> list[str]:
+    """Launcher, configuration, database and HTTP port: what every Odoo process of a run needs."""
     db = config.db_name if database is None else database
     if not _DATABASE_NAME.fullmatch(db):
         raise UsageError(f"database name {db!r} must be letters, digits, '_', '.' or '-' (not first)")
@@ -37,7 +65,7 @@ def build_test_command(config: Config, module: str, *, database: str | None = No
         # The image's config only sets addons_path and data_dir; reading it keeps /mnt/extra-addons.
         "-c",
         config.odoo_config,
-        # A database of its own, never the server's, so every run installs the module from scratch.
+        # A database of its own, never the server's.
         "-d",
         db,
         # `docker compose exec` bypasses the image's entrypoint, which is what normally turns
@@ -55,18 +83,6 @@ def build_test_command(config: Config, module: str, *, database: str | None = No
         # container's own server already holds 8069: "OSError: [Errno 98] Address already in use".
         "--http-port",
         str(config.test_http_port),
-        # Install (not update) the module into the fresh database: this is what runs its
-        # at_install tests and proves that it installs at all.
-        "-i",
-        module,
-        # Only this module's tests (at_install and post_install). It also enables testing in
-        # 18.0; --test-enable would run base's, web's and every auto-installed module's tests too.
-        "--test-tags",
-        f"/{module}",
-        # Exit once the tests are done instead of serving requests.
-        "--stop-after-init",
-        # Accepted and a no-op in 18.0; kept so test-level lines show if a version honours it.
-        "--log-level=test",
     ]
 
 
