@@ -24,7 +24,7 @@ from harness.modules import check_module
 from harness.naming import project_name, validate_module_name
 from harness.odoo_log import LogAnalyser
 from harness.proof import ProofLog, write_json
-from harness.readiness import wait_until_ready
+from harness.readiness import health_url, wait_until_ready
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # The line prefix other tools (validate_interrupt, CI) read to follow a run.
@@ -218,7 +218,7 @@ class GuardedRun:
     def wait_ready(self) -> None:
         """Until /web/health answers 200 or Docker says healthy; fail fast on exit or unhealthy."""
         assert self.lease is not None
-        url = f"http://{self.config.publish_host}:{self.lease.port}/web/health"
+        url = health_url(self.config.publish_host, self.lease.port)  # the engine's host for tcp:// / ssh://
         self.enter("readiness", url)
         seconds = wait_until_ready(
             url=url,
