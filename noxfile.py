@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from harness.config import load_config  # noqa: E402
 from harness.errors import ExitCode  # noqa: E402
 from harness.modules import discover_modules, requested_modules  # noqa: E402
+from harness.validate import DEMONSTRATIONS, Spec  # noqa: E402
 
 # nox logs at DEBUG: keep the Docker SDK's HTTP chatter out of the proof logs' console twin.
 for _chatty in ("urllib3", "docker"):
@@ -125,42 +126,22 @@ def lint(session: nox.Session) -> None:
         session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
 
 
-def _validate(names: list[str], session: nox.Session) -> None:
-    # Posargs go to the CLI as they are, e.g. `-- --phase=readiness`.
-    harness("validate", *names, *session.posargs)
-
-
 @nox.session(python=False)
 def validate(session: nox.Session) -> None:
     """Every demonstration, then validation/PROOF.md."""
-    _validate([], session)
+    harness("validate", *session.posargs)
 
 
-@nox.session(python=False)
-def validate_success(session: nox.Session) -> None:
-    """A normal run of the configured module: exit 0, passing summary, nothing left."""
-    _validate(["success"], session)
+def _validation_session(spec: Spec) -> None:
+    """Define `validate_NAME` for one demonstration of the registry."""
+
+    def run_one(session: nox.Session) -> None:
+        # Posargs go to the CLI as they are, e.g. `-- --phase=readiness`.
+        harness("validate", spec.name, *session.posargs)
+
+    run_one.__doc__ = spec.summary
+    nox.session(python=False, name=spec.session)(run_one)
 
 
-@nox.session(python=False)
-def validate_failure(session: nox.Session) -> None:
-    """A failing test injected into a temporary copy of the module: non-zero, FAIL line, source unchanged."""
-    _validate(["failure"], session)
-
-
-@nox.session(python=False)
-def validate_interrupt(session: nox.Session) -> None:
-    """SIGINT once the run reports a phase (`-- --phase=up|readiness|tests`): exit 130, nothing left."""
-    _validate(["interrupt"], session)
-
-
-@nox.session(python=False)
-def validate_port_exhaustion(session: nox.Session) -> None:
-    """Every port of the range held: exit 3 with the port message, no container created."""
-    _validate(["port_exhaustion"], session)
-
-
-@nox.session(python=False)
-def validate_healthcheck_timeout(session: nox.Session) -> None:
-    """Odoo never ready, short timeout: exit 3, service logs saved, nothing left."""
-    _validate(["healthcheck_timeout"], session)
+for _spec in DEMONSTRATIONS.values():
+    _validation_session(_spec)

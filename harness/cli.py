@@ -54,9 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     reap.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     mods = sub.add_parser("modules", help="list the modules in the addons path")
     mods.add_argument("--json", action="store_true")
-    val = sub.add_parser("validate", help="run validation demonstrations")
-    val.add_argument("names", nargs="*", help="success failure interrupt port_exhaustion healthcheck_timeout")
-    val.add_argument("--phase", default="tests", choices=["up", "readiness", "tests"])
+    from harness.validate import DEMONSTRATIONS, INTERRUPT_PHASES
+
+    val = sub.add_parser("validate", help="run validation demonstrations (all of them when none is named)")
+    # No `choices=`: argparse rejects an empty list against choices; run_validations checks the names.
+    val.add_argument("names", nargs="*", metavar="NAME", help="one of: " + ", ".join(DEMONSTRATIONS))
+    val.add_argument("--phase", default="tests", choices=INTERRUPT_PHASES, help="where `interrupt` sends SIGINT")
     return parser
 
 

@@ -1,24 +1,46 @@
-"""Pure parts of the validation demonstrations: the source-tree hash and the 9.5 excerpts."""
+"""The validation's one registry and the 9.5 excerpts (no Docker)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
-from harness.validate import section, tree_hash
+from harness.cli import build_parser
+from harness.validate import DEMONSTRATIONS
+from harness.validation_report import Demonstration, proof_markdown, section
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_tree_hash_changes_with_content_and_names_but_not_caches(tmp_path: Path) -> None:
-    (tmp_path / "m" / "tests").mkdir(parents=True)
-    (tmp_path / "m" / "tests" / "test_a.py").write_text("x = 1\n")
-    before = tree_hash(tmp_path)
-    (tmp_path / "m" / "__pycache__").mkdir()
-    (tmp_path / "m" / "__pycache__" / "a.pyc").write_bytes(b"\0")
-    assert tree_hash(tmp_path) == before
-    (tmp_path / "m" / "tests" / "test_a.py").write_text("x = 2\n")
-    assert tree_hash(tmp_path) != before
-    (tmp_path / "m" / "tests" / "test_a.py").write_text("x = 1\n")
-    (tmp_path / "m" / "tests" / "test_a.py").rename(tmp_path / "m" / "tests" / "test_b.py")
-    assert tree_hash(tmp_path) != before
+def test_the_noxfile_defines_one_session_per_demonstration_documented_by_its_summary() -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "nox", "--list", "--json", "-k", "validate", "--noxfile", str(ROOT / "noxfile.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    sessions = {entry["session"]: entry["description"] for entry in json.loads(listed)}
+    for spec in DEMONSTRATIONS.values():
+        assert sessions[spec.session] == spec.summary
+
+
+def test_the_cli_names_every_demonstration() -> None:
+    validate = build_parser()._subparsers._group_actions[0].choices["validate"]
+    assert all(name in validate.format_help() for name in DEMONSTRATIONS)
+    assert build_parser().parse_args(["validate"]).names == []
+
+
+def test_proof_headings_come_from_the_registry(tmp_path: Path) -> None:
+    from harness.config import Config
+
+    demos = [Demonstration(spec.name, spec.title, "nox -s x", spec.expected) for spec in DEMONSTRATIONS.values()]
+    text = proof_markdown(Config(root=tmp_path), demos)
+    headings = [line.removeprefix("## ") for line in text.splitlines() if line.startswith("## ")]
+    assert headings == [spec.title for spec in DEMONSTRATIONS.values()] + ["9.5 Documentation Review"]
 
 
 def test_section_skips_comments_in_code_blocks_and_stops_at_the_next_heading(tmp_path: Path) -> None:
