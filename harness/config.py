@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
+from harness.naming import project_prefix
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -74,10 +75,8 @@ class Config:
 
     @property
     def project_prefix(self) -> str:
-        """What every compose project of this configuration starts with."""
-        from harness.naming import sanitise  # naming imports errors only; no cycle at import time
-
-        return f"{sanitise(self.prefix)}-agent-test-"
+        """What every compose project of this configuration starts with (`hub-agent-test-`)."""
+        return project_prefix(self.prefix)
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with some fields replaced (paths made absolute as in load)."""
@@ -168,8 +167,3 @@ def load_config(root: Path | None = None, env: Mapping[str, str] | None = None) 
         if raw is not None:
             values[name] = _convert(name, raw, default)
     return _absolutise(Config(root=root, **values))
-
-
-def environment_keys() -> list[tuple[str, str, Any]]:
-    """(key, environment variable, default) for every setting: the README's table."""
-    return [(f.name, ENV_PREFIX + f.name.upper(), f.default) for f in dataclasses.fields(Config) if f.name != "root"]

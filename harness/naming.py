@@ -15,6 +15,8 @@ MODULE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # What `docker compose -p` accepts; it rejects rather than normalises.
 COMPOSE_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 MAX_MODULE_NAME = 64
+# Between the configured prefix and the module in every project name: `hub-agent-test-traction-...`.
+PROJECT_MARK = "-agent-test-"
 # Tokens this process handed out: with the pid in each token, no two live processes
 # can produce the same one, and this set rules out repeats within one process.
 _ISSUED: set[str] = set()
@@ -45,11 +47,16 @@ def sanitise(text: str) -> str:
     return cleaned or "x"
 
 
+def project_prefix(prefix: str) -> str:
+    """`{prefix}-agent-test-`: what every project of this prefix starts with (the sweep matches it)."""
+    return f"{sanitise(prefix)}{PROJECT_MARK}"
+
+
 def project_name(prefix: str, module: str, *, now: float | None = None, token: str | None = None) -> str:
     """`{prefix}-agent-test-{module}-{timestamp}-{pid}{random}`: unique even for runs in the same second."""
     timestamp = int(time.time() if now is None else now)
     token = unique_token() if token is None else token
-    name = f"{sanitise(prefix)}-agent-test-{sanitise(module)}-{timestamp}-{sanitise(token)}"
+    name = f"{project_prefix(prefix)}{sanitise(module)}-{timestamp}-{sanitise(token)}"
     if not COMPOSE_PROJECT.fullmatch(name):  # pragma: no cover - sanitise guarantees it
         raise UsageError(f"cannot build a valid compose project name from {prefix!r} and {module!r}")
     return name
