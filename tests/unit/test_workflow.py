@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,11 @@ yaml = pytest.importorskip("yaml", reason="PyYAML comes with `pip install -e .[t
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "odoo-tests.yml"
-TEST_COMMAND = """nox -s "tests(module='${{ matrix.module }}')\""""
+TEST_COMMAND = """nox -s "tests(module='$MODULE')\""""
+# owner/repo[/path]@<40 hex> : a commit, which no one can move (a tag can be).
+PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?@[0-9a-f]{40}$")
+# The first major of each action that runs on Node 24.
+NODE24_MAJORS = {"actions/checkout": 5, "actions/setup-python": 6, "actions/upload-artifact": 6, "actions/cache": 5}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +50,11 @@ def clean_env() -> dict[str, str]:
 
 
 def test_triggers(workflow: dict[str, Any]) -> None:
+    """Pushes to main and pull requests (not every push to every branch), and by hand."""
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
-    assert {"push", "pull_request", "workflow_dispatch"} <= set(triggers)
+    assert set(triggers) == {"push", "pull_request", "workflow_dispatch"}
+    assert triggers["push"] == {"branches": ["main"]}
+    assert not triggers["pull_request"]  # every pull request, whatever its base
 
 
 def test_every_job_has_a_timeout_and_runs_are_grouped(workflow: dict[str, Any]) -> None:
@@ -71,10 +79,86 @@ def test_matrix_is_the_module_list_and_not_fail_fast(workflow: dict[str, Any]) -
     assert job["strategy"]["matrix"]["module"] == "${{ fromJSON(needs.modules.outputs.modules) }}"
 
 
-def test_tests_step_runs_the_nox_session(workflow: dict[str, Any]) -> None:
+def test_tests_step_runs_the_nox_session_with_the_module_from_the_environment(workflow: dict[str, Any]) -> None:
     step = step_running(workflow, "tests", TEST_COMMAND)
     assert step["run"].strip() == TEST_COMMAND
+    assert step["env"] == {"MODULE": "${{ matrix.module }}"}
     assert "if" not in step, "the test step itself must not be skipped or forced"
+
+
+def all_steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, step) for name, job in workflow["jobs"].items() for step in job["steps"]]
+
+
+def test_no_expression_is_pasted_into_a_shell_line(workflow: dict[str, Any]) -> None:
+    """`${{ ... }}` in `run:` is text substitution before bash parses it: values go through `env:`."""
+    pasted = [
+        (job, step.get("name", step["run"][:40])) for job, step in all_steps(workflow) if "${{" in step.get("run", "")
+    ]
+    assert pasted == []
+
+
+def test_every_action_is_pinned_by_commit_with_its_release_in_a_comment(workflow: dict[str, Any]) -> None:
+    uses = [step["uses"] for _, step in all_steps(workflow) if "uses" in step]
+    assert uses, "the workflow uses actions"
+    unpinned = [ref for ref in uses if not PINNED.fullmatch(ref)]
+    assert unpinned == [], f"pin these by full commit SHA: {unpinned}"
+    text = WORKFLOW.read_text(encoding="utf-8")
+    lines = [line.strip() for line in text.splitlines() if re.match(r"\s*(- )?uses:", line)]
+    assert len(lines) == len(uses)
+    uncommented = [line for line in lines if not re.search(r"@[0-9a-f]{40} # v\d", line)]
+    assert uncommented == [], f"name the release each SHA was taken from: {uncommented}"
+
+
+def test_actions_are_at_majors_that_run_on_node_24() -> None:
+    for line in WORKFLOW.read_text(encoding="utf-8").splitlines():
+        found = re.search(r"uses: ([\w.-]+/[\w.-]+)[^@]*@[0-9a-f]{40} # v(\d+)", line)
+        if found and found.group(1) in NODE24_MAJORS:
+            assert int(found.group(2)) >= NODE24_MAJORS[found.group(1)], line
+
+
+def test_the_pin_check_rejects_tags_branches_and_short_shas() -> None:
+    for ref in ("actions/checkout@v7", "mikepenz/action-junit-report@main", "actions/cache@2c8a9bd", "docker://alpine"):
+        assert not PINNED.fullmatch(ref)
+    assert PINNED.fullmatch("actions/cache/restore@2c8a9bd7457de244a408f35966fab2fb45fda9c8")
+
+
+def test_checkouts_keep_no_credentials(workflow: dict[str, Any]) -> None:
+    for job, step in all_steps(workflow):
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step.get("with", {}).get("persist-credentials") is False, job
+
+
+def test_setup_python_caches_pip_everywhere(workflow: dict[str, Any]) -> None:
+    found = [
+        (job, step) for job, step in all_steps(workflow) if step.get("uses", "").startswith("actions/setup-python@")
+    ]
+    assert {job for job, _ in found} == set(workflow["jobs"])
+    for job, step in found:
+        assert step["with"]["cache"] == "pip", job
+        assert step["with"]["cache-dependency-path"] == "pyproject.toml", job
+
+
+@pytest.mark.parametrize("job", ["tests", "integration"])
+def test_docker_jobs_wait_for_lint_and_unit(workflow: dict[str, Any], job: str) -> None:
+    needs = workflow["jobs"][job]["needs"]
+    assert {"lint", "unit"} <= set(needs if isinstance(needs, list) else [needs])
+
+
+def test_integration_job_builds_real_odoo_images_from_the_official_18_archive(workflow: dict[str, Any]) -> None:
+    job = workflow["jobs"]["integration"]
+    source = step_running(workflow, "integration", "github.com/odoo/odoo")
+    assert '"refs/heads/$ODOO_BRANCH"' in source["run"] and job["env"]["ODOO_BRANCH"] == "18.0"
+    assert "HARNESS_ODOO_SOURCE=" in source["run"] and '"$GITHUB_ENV"' in source["run"]
+    build = step_running(workflow, "integration", "nox -s images standin")
+    run = step_running(workflow, "integration", "nox -s integration")
+    names = [s.get("name") for s in job["steps"]]
+    assert names.index(source["name"]) < names.index(build["name"]) < names.index(run["name"])
+    restore = step_using(workflow, "integration", "actions/cache/restore")
+    save = step_using(workflow, "integration", "actions/cache/save")
+    assert "hashFiles('tools/images.py')" in restore["with"]["key"]
+    assert save["with"]["key"] == "${{ steps.base-cache.outputs.cache-primary-key }}"
+    assert save["if"] == "steps.base-cache.outputs.cache-hit != 'true'"
 
 
 def test_artefacts_are_uploaded_always(workflow: dict[str, Any]) -> None:
@@ -101,8 +185,11 @@ def test_cleanup_is_verified_after_everything(workflow: dict[str, Any]) -> None:
     assert "-agent-test" in step["run"] and "exit 1" in step["run"]
 
 
-def test_harness_job_lints_and_unit_tests(workflow: dict[str, Any]) -> None:
-    step_running(workflow, "harness", "nox -s lint unit")
+def test_lint_and_unit_jobs(workflow: dict[str, Any]) -> None:
+    step_running(workflow, "lint", "nox -s lint")
+    step_running(workflow, "unit", "nox -s unit")
+    # The lint session keeps validating the workflows against GitHub's schema.
+    assert '"check-jsonschema", "--builtin-schema", "vendor.github-workflows"' in (ROOT / "noxfile.py").read_text()
 
 
 def python_stdout(*args: str) -> str:
