@@ -54,6 +54,11 @@ class Config:
     artefacts_dir: Path = Path("artefacts")
     lock_dir: Path = Path(tempfile.gettempdir()) / "hub-harness"
     reap_max_age: float = 6 * 3600.0
+    # The cache of initialised test databases (harness/dbcache.py): on/off, where entries'
+    # filestores live (their images are on the engine), and when reap drops an unused entry.
+    db_cache: bool = True
+    db_cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hub-harness" / "dbcache"
+    db_cache_unused_days: float = 7.0
     validation_dir: Path = Path("validation")
     validation_module: str = "traction"
     # The interrupt demonstration's module when it stops a run during its tests: one
@@ -136,6 +141,7 @@ def _absolutise(config: Config) -> Config:
         log_file=resolve(config.log_file),
         artefacts_dir=resolve(config.artefacts_dir),
         lock_dir=resolve(config.lock_dir),
+        db_cache_dir=resolve(config.db_cache_dir),
         validation_dir=resolve(config.validation_dir),
     )
 

@@ -1,0 +1,452 @@
+"""A cache of initialised test databases: the module's dependencies installed once, reused by every run.
+
+Creating the test database is most of a run on real Odoo 18 (`base` and the modules it
+auto-installs take some 19 s of a 33 s run), and it is the same work for every run whose module
+has the same dependencies. An entry is:
+
+- a Docker image `hub-harness-dbcache:<key>`: the PostgreSQL image with a cluster baked in at
+  CACHED_PGDATA (outside the image's volume, so `docker commit` keeps it) that holds the test
+  database with the module's dependencies installed, and no test run;
+- a folder `<db_cache_dir>/<key>/` with the database's filestore (`filestore.tar`) and
+  `entry.json`, written last: an entry without it is half-built and never used.
+
+A run that finds its entry starts its `db` service from that image: PostgreSQL starts on the
+baked cluster with no initdb, and the container's own writable layer keeps the run's writes
+private (copy-on-write: no two runs ever write to one database). The module under test is never
+in an entry. The key covers what decides an entry's content (see `cache_key`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import IO, NamedTuple
+
+from harness import proc
+from harness.compose import Compose
+from harness.config import Config
+from harness.errors import EnvironmentProblem
+from harness.hashing import content_hash
+from harness.modules import MANIFEST, read_manifest
+from harness.odoo_command import build_install_command
+
+# Bump when what an entry holds, or how it is made, changes.
+FORMAT_VERSION = "1"
+REPOSITORY = "hub-harness-dbcache"
+LABEL = "hub-harness.dbcache"
+# Not the image's VOLUME (/var/lib/postgresql/data): data written there stays in the container's
+# layer, which `docker commit` captures.
+CACHED_PGDATA = "/var/lib/postgresql/harness-cache"
+ENTRY_FILE = "entry.json"
+FILESTORE_FILE = "filestore.tar"
+# Where Odoo's addons live in an image laid out as the official one.
+IMAGE_ADDONS = "/usr/lib/python3/dist-packages/odoo/addons"
+FILESTORE_ROOT = "/var/lib/odoo/filestore"
+
+Log = Callable[[str], None]
+
+# Prints {name: [depends, auto_install, installable]} for the addons of the image.
+_MANIFEST_SCRIPT = f"""
+import ast, json, pathlib
+out = {{}}
+for manifest in sorted(pathlib.Path({IMAGE_ADDONS!r}).glob("*/{MANIFEST}")):
+    try:
+        data = ast.literal_eval(manifest.read_text(encoding="utf-8"))
+    except Exception:
+        continue
+    out[manifest.parent.name] = [
+        list(data.get("depends", [])), bool(data.get("auto_install", False)), bool(data.get("installable", True))
+    ]
+print(json.dumps(out))
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a run does about the cache: `hit`, `build`, or `off` (with the reason)."""
+
+    mode: str
+    reason: str = ""
+    key: str = ""
+    image: str = ""
+    dependencies: tuple[str, ...] = ()
+    folder: Path | None = None
+    odoo_image_id: str = ""
+    postgres_image_id: str = ""
+
+    @property
+    def uses_cache(self) -> bool:
+        """True when the db service must run with the baked PGDATA (a hit, or a build to commit)."""
+        return self.mode in ("hit", "build")
+
+
+class Addon(NamedTuple):
+    """What a manifest says that decides what Odoo installs."""
+
+    depends: list[str]
+    auto_install: bool
+    installable: bool
+
+
+class Unresolvable(Exception):
+    """The dependency closure cannot be computed exactly: the run goes uncached."""
+
+
+def image_id(reference: str, timeout: float) -> str | None:
+    """The engine's ID of an image reference, or None when the engine has no such image."""
+    result = proc.run(["docker", "image", "inspect", "--format", "{{.Id}}", reference], timeout=timeout)
+    return (result.stdout.strip() or None) if result.ok else None
+
+
+def image_manifests(odoo_image: str, odoo_image_id: str, config: Config) -> dict[str, Addon]:
+    """The image's addons as {name: (depends, auto_install, installable)}, read once per image ID."""
+    memo = config.lock_dir / "manifests" / f"{odoo_image_id.replace(':', '_')}.json"
+    if memo.is_file():
+        return {k: Addon(*v) for k, v in json.loads(memo.read_text(encoding="utf-8")).items()}
+    argv = ["docker", "run", "--rm", "--entrypoint", "python3", "--network", "none", odoo_image, "-c", _MANIFEST_SCRIPT]
+    result = proc.run(argv, timeout=config.command_timeout)
+    if not result.ok:
+        raise Unresolvable(f"could not read the addons of {odoo_image}: {result.output.strip()[-300:]}")
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(result.stdout, encoding="utf-8")
+    tmp.replace(memo)
+    return {k: Addon(*v) for k, v in json.loads(result.stdout).items()}
+
+
+def user_manifests(addons_path: Path) -> dict[str, Addon]:
+    """The addons path's modules as {name: (depends, auto_install, installable)}."""
+    found: dict[str, Addon] = {}
+    for manifest in sorted(addons_path.glob(f"*/{MANIFEST}")):
+        data = read_manifest(manifest.parent)
+        depends = [str(d) for d in data.get("depends", []) or []]  # type: ignore[union-attr]
+        auto, installable = bool(data.get("auto_install", False)), bool(data.get("installable", True))
+        found[manifest.parent.name] = Addon(depends, auto, installable)
+    return found
+
+
+def dependency_closure(module: str, manifests: Mapping[str, Addon]) -> list[str]:
+    """Every module `module` depends on, directly or not (not itself), as Odoo resolves `depends`.
+
+    Raises Unresolvable when a dependency exists nowhere or is not installable: then the
+    uncached run shows Odoo's own verdict on it.
+    """
+    if module not in manifests:
+        raise Unresolvable(f"{module} is not in the addons path")
+    seen: set[str] = set()
+    todo = list(manifests[module].depends) or ["base"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        if name not in manifests:
+            raise Unresolvable(f"dependency {name!r} is in no addons path")
+        if not manifests[name].installable:
+            raise Unresolvable(f"dependency {name!r} is not installable")
+        seen.add(name)
+        todo.extend(manifests[name].depends)
+    if module in seen:
+        raise Unresolvable(f"{module} depends on itself")
+    return sorted(seen)
+
+
+def cache_key(
+    *,
+    odoo_image_id: str,
+    postgres_image_id: str,
+    closure: Iterable[str],
+    addons_path: Path,
+    user: Mapping[str, Addon],
+    config: Config,
+    today: datetime.date,
+) -> str:
+    """24 hex digits over everything that decides an entry's content.
+
+    The two image IDs; the dependency closure; the full content of every dependency that lives
+    in the user's addons path, and of every auto-install module there (Odoo may install it with
+    the dependencies); the database name and credentials baked into the cluster; the format
+    version; and the UTC day, because Odoo's demo data holds dates relative to its install day.
+    """
+    closure = sorted(closure)
+    local = sorted(
+        {name for name in closure if name in user} | {name for name, addon in user.items() if addon.auto_install}
+    )
+    parts = [
+        f"format={FORMAT_VERSION}",
+        f"odoo={odoo_image_id}",
+        f"postgres={postgres_image_id}",
+        "closure=" + ",".join(closure),
+        f"db={config.db_name}",
+        f"user={config.db_user}",
+        "password=" + hashlib.sha256(config.db_password.encode()).hexdigest(),
+        f"day={today.isoformat()}",
+    ]
+    parts += [f"local:{name}={content_hash([(name, addons_path / name)])}" for name in local]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+def entry_folder(config: Config, key: str) -> Path:
+    """The host folder of an entry."""
+    return config.db_cache_dir / key
+
+
+def is_complete(config: Config, key: str, timeout: float) -> bool:
+    """An entry counts only when its image exists and its entry.json was written (last)."""
+    folder = entry_folder(config, key)
+    return (folder / ENTRY_FILE).is_file() and image_id(f"{REPOSITORY}:{key}", timeout) is not None
+
+
+def plan(config: Config, module: str, images: Mapping[str, str], log: Log) -> Plan:
+    """Decide, before `up`, whether this run uses, builds or bypasses the cache.
+
+    `images` maps the compose services to their image references (`docker compose config`).
+    """
+    if not config.db_cache:
+        return Plan("off", "the database cache is turned off (db_cache / HARNESS_DB_CACHE)")
+    odoo_ref, db_ref = images.get(config.odoo_service), images.get(config.db_service)
+    if not odoo_ref or not db_ref:
+        return Plan("off", "the compose files name no image for the odoo or db service")
+    timeout = config.command_timeout
+    odoo_id, db_id = image_id(odoo_ref, timeout), image_id(db_ref, timeout)
+    if odoo_id is None or db_id is None:
+        return Plan("off", "an image is not on the engine yet (first pull)")
+    user = user_manifests(config.addons_path)
+    try:
+        manifests = {**image_manifests(odoo_ref, odoo_id, config), **user}
+        closure = dependency_closure(module, manifests)
+    except Unresolvable as exc:
+        return Plan("off", f"dependencies not cacheable: {exc}")
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    key = cache_key(
+        odoo_image_id=odoo_id,
+        postgres_image_id=db_id,
+        closure=closure,
+        addons_path=config.addons_path,
+        user=user,
+        config=config,
+        today=today,
+    )
+    direct = tuple(sorted(set(manifests[module].depends) or {"base"}))
+    image = f"{REPOSITORY}:{key}"
+    folder = entry_folder(config, key)
+    mode = "hit" if is_complete(config, key, timeout) else "build"
+    if mode == "hit":
+        _touch(folder / ENTRY_FILE)
+    return Plan(mode, "", key, image, direct, folder, odoo_id, db_id)
+
+
+def override_file(plan_: Plan, config: Config, db_image: str, target: Path) -> Path:
+    """A compose override: the db service on the baked PGDATA (a hit: the entry's image)."""
+    image = plan_.image if plan_.mode == "hit" else db_image
+    text = (
+        "# Written by the harness for one run: the database cache (harness/dbcache.py).\n"
+        "services:\n"
+        f"  {config.db_service}:\n"
+        f"    image: {json.dumps(image)}\n"
+        "    environment:\n"
+        f"      PGDATA: {json.dumps(CACHED_PGDATA)}\n"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+class BuildLock:
+    """A non-blocking lock on one key: one run builds an entry, the others run uncached."""
+
+    def __init__(self, config: Config, key: str) -> None:
+        self.path = config.db_cache_dir / f"{key}.lock"
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> bool:
+        """True when this run may build the entry."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        """Let others build (the kernel also drops the lock if this process dies)."""
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def write_entry(plan_: Plan, seconds: float) -> None:
+    """Mark an entry complete (its image and filestore are in place): entry.json, atomically."""
+    assert plan_.folder is not None
+    data = {
+        "key": plan_.key,
+        "image": plan_.image,
+        "dependencies": list(plan_.dependencies),
+        "odoo_image_id": plan_.odoo_image_id,
+        "postgres_image_id": plan_.postgres_image_id,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "build_seconds": round(seconds, 1),
+        "format": FORMAT_VERSION,
+    }
+    tmp = plan_.folder / f"{ENTRY_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(plan_.folder / ENTRY_FILE)
+
+
+def _touch(path: Path) -> None:
+    """Record a use (reap removes entries unused for db_cache_unused_days)."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        os.utime(path, (now, now))
+
+
+# --- during a run: what the guarded run calls, with its Compose handle ------------------------
+
+
+def restore_filestore(compose: Compose, plan_: Plan, config: Config) -> None:
+    """Put the entry's filestore where Odoo looks for the test database's files, owned by Odoo's user."""
+    assert plan_.folder is not None
+    source = plan_.folder / "filestore"
+    timeout = config.command_timeout
+    if not any(source.iterdir()):
+        return
+    _checked(compose.run("cp", f"{source}/.", f"{config.odoo_service}:{FILESTORE_ROOT}", timeout=timeout), "cp")
+    # `docker cp` creates files as root; Odoo (its own user) must be able to add files beside them.
+    chown = ["chown", "-R", "--reference=/var/lib/odoo", FILESTORE_ROOT]
+    _checked(compose.run("exec", "-T", "-u", "root", config.odoo_service, *chown, timeout=timeout), "chown")
+
+
+def build_entry(compose: Compose, plan_: Plan, config: Config, on_line: Callable[[str], None]) -> bool:
+    """Install the dependencies into the test database, then keep it as the entry; False if that failed.
+
+    On failure nothing is kept, the half-installed database is dropped and the run goes on
+    uncached (the test command then creates the database itself, as without a cache).
+    """
+    assert plan_.folder is not None
+    started = time.monotonic()
+    command = build_install_command(config, plan_.dependencies)
+    outcome = proc.stream(
+        compose.exec_argv(config.odoo_service, command),
+        on_line,
+        timeout=config.test_timeout,
+        env=compose.environment(),
+        on_spawn=compose.on_spawn,
+    )
+    if outcome.returncode != 0:
+        on_line(f"[harness] cache build failed (exit {outcome.returncode}); the run goes on uncached")
+        _drop_database(compose, config)
+        return False
+    timeout = config.command_timeout
+    folder = plan_.folder
+    staging = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "filestore").mkdir(parents=True)
+    source = f"{config.odoo_service}:{FILESTORE_ROOT}/{config.db_name}"
+    copied = compose.run("cp", source, str(staging / "filestore" / config.db_name), timeout=timeout)
+    if not copied.ok and "no such file" not in copied.output.lower():
+        raise EnvironmentProblem(f"could not copy the cache entry's filestore: {copied.output.strip()[-300:]}")
+    _commit(compose, plan_, config)
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.replace(folder)
+    write_entry(plan_, time.monotonic() - started)
+    return True
+
+
+def _commit(compose: Compose, plan_: Plan, config: Config) -> None:
+    """`docker commit` the db container as the entry's image (paused: a consistent snapshot)."""
+    timeout = config.command_timeout
+    _psql(compose, config, "CHECKPOINT")
+    container = _checked(compose.run("ps", "-q", config.db_service, timeout=timeout), "ps").stdout.strip()
+    changes = (
+        f"LABEL {LABEL}=1",
+        f"LABEL {LABEL}.key={plan_.key}",
+        f"LABEL {LABEL}.odoo-image={plan_.odoo_image_id}",
+        f"LABEL {LABEL}.postgres-image={plan_.postgres_image_id}",
+        f"ENV PGDATA={CACHED_PGDATA}",
+    )
+    argv = ["docker", "commit", "--pause=true", *(part for c in changes for part in ("--change", c))]
+    _checked(proc.run([*argv, container, plan_.image], timeout=config.down_timeout), "docker commit")
+
+
+def _psql(compose: Compose, config: Config, sql: str) -> None:
+    """One SQL statement in the db container, as the cluster's superuser."""
+    argv = ["psql", "-v", "ON_ERROR_STOP=1", "-U", config.db_user, "-d", "postgres", "-c", sql]
+    _checked(compose.run("exec", "-T", config.db_service, *argv, timeout=config.command_timeout), "psql")
+
+
+def _drop_database(compose: Compose, config: Config) -> None:
+    """Drop a half-installed test database and its filestore, so the test command starts afresh."""
+    _psql(compose, config, f'DROP DATABASE IF EXISTS "{config.db_name}" WITH (FORCE)')
+    rm = ["rm", "-rf", f"{FILESTORE_ROOT}/{config.db_name}"]
+    _checked(compose.run("exec", "-T", config.odoo_service, *rm, timeout=config.command_timeout), "rm")
+
+
+def _checked(result: proc.Result, what: str) -> proc.Result:
+    if not result.ok:
+        raise EnvironmentProblem(f"database cache: {what} failed: {result.output.strip()[-400:]}")
+    return result
+
+
+# --- housekeeping: `nox -s reap` ------------------------------------------------------------
+
+
+def reap(config: Config, log: Log, *, dry_run: bool = False) -> list[str]:
+    """Remove entries whose images are gone, unused for db_cache_unused_days, or half-built.
+
+    Returns the keys removed (or that would be, with `dry_run`). An entry being built (its lock
+    held) is never touched.
+    """
+    timeout = config.command_timeout
+    listed = proc.run(
+        ["docker", "image", "ls", "--filter", f"label={LABEL}=1", "--format", "{{.Repository}}:{{.Tag}}"],
+        timeout=timeout,
+    )
+    keys = {ref.rpartition(":")[2] for ref in listed.stdout.split() if ref.startswith(f"{REPOSITORY}:")}
+    if config.db_cache_dir.is_dir():
+        keys |= {p.name for p in config.db_cache_dir.iterdir() if p.is_dir() and "." not in p.name}
+    removed = []
+    for key in sorted(keys):
+        why = _stale(config, key, timeout)
+        if why is None:
+            continue
+        lock = BuildLock(config, key)
+        if not lock.acquire():
+            continue  # being built right now
+        try:
+            log(f"{'would remove' if dry_run else 'removing'} database cache entry {key}: {why}")
+            if not dry_run:
+                proc.run(["docker", "rmi", f"{REPOSITORY}:{key}"], timeout=timeout)
+                shutil.rmtree(entry_folder(config, key), ignore_errors=True)
+            removed.append(key)
+        finally:
+            lock.release()
+    return removed
+
+
+def _stale(config: Config, key: str, timeout: float) -> str | None:
+    """Why an entry should go, or None when it is in use."""
+    entry = entry_folder(config, key) / ENTRY_FILE
+    if not entry.is_file():
+        return "half-built (no entry.json)"
+    data = json.loads(entry.read_text(encoding="utf-8"))
+    if image_id(f"{REPOSITORY}:{key}", timeout) is None:
+        return "its image is gone"
+    for name in ("odoo_image_id", "postgres_image_id"):
+        if not data.get(name) or image_id(data[name], timeout) is None:
+            return f"the image it was built from ({name.split('_')[0]}) no longer exists"
+    unused_days = (time.time() - entry.stat().st_mtime) / 86400
+    if unused_days > config.db_cache_unused_days:
+        return f"unused for {unused_days:.0f} days"
+    return None

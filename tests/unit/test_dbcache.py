@@ -1,0 +1,131 @@
+"""harness.dbcache without Docker: the dependency closure, the cache key, the compose override."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+
+from harness import dbcache
+from harness.config import Config
+from harness.dbcache import Addon, Unresolvable
+
+IMAGE = {
+    "base": Addon([], False, True),
+    "web": Addon(["base"], True, True),
+    "mail": Addon(["base", "bus", "web"], False, True),
+    "bus": Addon(["base", "web"], False, True),
+    "website": Addon(["web"], False, False),
+}
+DAY = datetime.date(2026, 11, 29)
+
+
+def _addon(root: Path, name: str, depends: list[str], **extra: object) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    manifest = {"name": name, "depends": depends, **extra}
+    (folder / "__manifest__.py").write_text(repr(manifest), encoding="utf-8")
+    return folder
+
+
+def _key(config: Config, user: dict[str, Addon], closure: list[str], **changes: object) -> str:
+    args: dict = {
+        "odoo_image_id": "sha256:odoo",
+        "postgres_image_id": "sha256:pg",
+        "closure": closure,
+        "addons_path": config.addons_path,
+        "user": user,
+        "config": config,
+        "today": DAY,
+    }
+    args.update(changes)
+    return dbcache.cache_key(**args)
+
+
+def test_closure_follows_depends_through_the_image_and_leaves_the_module_out() -> None:
+    manifests = {**IMAGE, "traction": Addon(["mail"], False, True)}
+    assert dbcache.dependency_closure("traction", manifests) == ["base", "bus", "mail", "web"]
+
+
+def test_a_module_without_depends_depends_on_base() -> None:
+    assert dbcache.dependency_closure("m", {**IMAGE, "m": Addon([], False, True)}) == ["base"]
+
+
+@pytest.mark.parametrize(
+    ("depends", "why"),
+    [(["no_such_module"], "in no addons path"), (["website"], "not installable")],
+)
+def test_an_unresolvable_closure_means_no_cache(depends: list[str], why: str) -> None:
+    with pytest.raises(Unresolvable, match=why):
+        dbcache.dependency_closure("m", {**IMAGE, "m": Addon(depends, False, True)})
+
+
+def test_user_manifests_read_depends_and_flags(tmp_path: Path) -> None:
+    _addon(tmp_path, "a", ["base"])
+    _addon(tmp_path, "b", ["a"], auto_install=True, installable=False)
+    found = dbcache.user_manifests(tmp_path)
+    assert found == {"a": Addon(["base"], False, True), "b": Addon(["a"], True, False)}
+
+
+def test_the_key_changes_with_every_input_that_decides_the_content(tmp_path: Path) -> None:
+    config = Config(root=tmp_path, addons_path=tmp_path)
+    dep = _addon(tmp_path, "dep", ["base"])
+    user = dbcache.user_manifests(tmp_path)
+    key = _key(config, user, ["base", "dep"])
+    assert key == _key(config, user, ["dep", "base"]) and len(key) == 24
+    variants = [
+        _key(config, user, ["base", "dep"], odoo_image_id="sha256:other"),
+        _key(config, user, ["base", "dep"], postgres_image_id="sha256:other"),
+        _key(config, user, ["base"]),
+        _key(config, user, ["base", "dep"], today=DAY + datetime.timedelta(days=1)),
+        _key(Config(root=tmp_path, addons_path=tmp_path, db_password="secret"), user, ["base", "dep"]),
+        _key(Config(root=tmp_path, addons_path=tmp_path, db_name="other"), user, ["base", "dep"]),
+    ]
+    assert key not in variants and len(set(variants)) == len(variants)
+    # A dependency in the user's addons path: its content is part of the key.
+    (dep / "models.py").write_text("x = 1\n", encoding="utf-8")
+    assert _key(config, user, ["base", "dep"]) != key
+
+
+def test_the_module_under_test_never_enters_the_key(tmp_path: Path) -> None:
+    config = Config(root=tmp_path, addons_path=tmp_path)
+    module = _addon(tmp_path, "mod", ["base"])
+    user = dbcache.user_manifests(tmp_path)
+    key = _key(config, user, ["base"])
+    (module / "models.py").write_text("x = 1\n", encoding="utf-8")
+    assert _key(config, user, ["base"]) == key
+
+
+def test_an_auto_install_module_of_the_addons_path_is_part_of_every_key(tmp_path: Path) -> None:
+    config = Config(root=tmp_path, addons_path=tmp_path)
+    auto = _addon(tmp_path, "glue", ["base"], auto_install=True)
+    user = dbcache.user_manifests(tmp_path)
+    key = _key(config, user, ["base"])
+    (auto / "data.xml").write_text("<odoo/>\n", encoding="utf-8")
+    assert _key(config, user, ["base"]) != key
+
+
+def test_the_override_runs_the_db_on_the_baked_cluster(tmp_path: Path) -> None:
+    config = Config(root=tmp_path)
+    hit = dbcache.Plan("hit", key="k" * 24, image="hub-harness-dbcache:" + "k" * 24)
+    text = dbcache.override_file(hit, config, "postgres:16", tmp_path / "o.yml").read_text()
+    assert '"hub-harness-dbcache:kkkkkkkkkkkkkkkkkkkkkkkk"' in text and dbcache.CACHED_PGDATA in text
+    build = dbcache.Plan("build", key="k" * 24, image="hub-harness-dbcache:" + "k" * 24)
+    text = dbcache.override_file(build, config, "postgres:16", tmp_path / "o.yml").read_text()
+    assert '"postgres:16"' in text and dbcache.CACHED_PGDATA in text
+
+
+def test_the_cache_can_be_turned_off(tmp_path: Path) -> None:
+    plan = dbcache.plan(Config(root=tmp_path, db_cache=False), "m", {}, log=lambda _l: None)
+    assert plan.mode == "off" and "turned off" in plan.reason and not plan.uses_cache
+
+
+def test_one_run_builds_a_key_the_others_go_uncached(tmp_path: Path) -> None:
+    config = Config(root=tmp_path, db_cache_dir=tmp_path / "cache")
+    first, second = dbcache.BuildLock(config, "k"), dbcache.BuildLock(config, "k")
+    assert first.acquire()
+    assert not second.acquire()
+    first.release()
+    assert second.acquire()
+    second.release()
