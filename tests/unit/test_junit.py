@@ -1,14 +1,18 @@
-"""harness.junit: the JUnit XML report, read back with ElementTree."""
+"""harness.junit: the JUnit XML report, read back with ElementTree and with junitparser (as CI does)."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.junit import INSTALL_CASE, NO_TESTS_CASE, write_junit
+import junitparser
+import pytest
+from junitparser import Failure, JUnitXml, Skipped
+
+from harness.junit import INSTALL_CASE, NO_TESTS_CASE, STOPPED_CASE, write_junit, write_stopped_junit
 from harness.odoo_log import analyse_log
 from harness.verdict import judge
-from tests.unit.odoo_logs import analyse
+from tests.unit.odoo_logs import DB, LOGS, analyse
 
 
 def report(tmp_path: Path, name: str, module: str, exit_code: int | None = 0, **kwargs: object) -> ET.Element:
@@ -146,3 +150,123 @@ def test_no_password_and_no_control_characters(tmp_path: Path) -> None:
     (error,) = suite.iter("error")
     message = error.get("message") or ""
     assert message.startswith("psycopg2.OperationalError: password=*** and *** rejected red")
+
+
+# --------------------------------------------------------------------------------------------
+# Read back as a CI system does, with junitparser
+# --------------------------------------------------------------------------------------------
+
+
+def read_suite(path: Path) -> junitparser.TestSuite:
+    """The one <testsuite> of the report, checked to agree with its own test cases."""
+    xml = JUnitXml.fromfile(str(path))
+    (suite,) = list(xml)
+    cases = list(suite)
+    assert suite.tests == len(cases)
+    assert suite.failures == sum(case.is_failure for case in cases)
+    assert suite.errors == sum(case.is_error for case in cases)
+    assert suite.skipped == sum(case.is_skipped for case in cases)
+    return suite
+
+
+def ci_failed(suite: junitparser.TestSuite) -> bool:
+    """How a CI reader decides: any failure or error fails the report."""
+    return suite.failures + suite.errors > 0
+
+
+def written(tmp_path: Path, name: str, module: str, exit_code: int) -> junitparser.TestSuite:
+    analysis = analyse(name, module)
+    path = tmp_path / f"{name}.xml"
+    write_junit(path, module, analysis, 4.0, verdict=judge(exit_code, analysis, module))
+    return read_suite(path)
+
+
+def test_junitparser_reads_a_passing_run_as_passed(tmp_path: Path) -> None:
+    suite = written(tmp_path, "probe_pass", "probe_pass", 0)
+    assert not ci_failed(suite)
+    assert [(case.classname, case.name) for case in suite] == [
+        ("odoo.addons.probe_pass.tests.test_item.TestAtInstall", "test_at_install"),
+        ("odoo.addons.probe_pass.tests.test_item.TestItem", "test_create"),
+        ("odoo.addons.probe_pass.tests.test_item.TestItem", "test_search"),
+    ]
+    assert all(case.is_passed for case in suite)
+    assert suite.time == 4.0
+
+
+def test_junitparser_reads_a_failure_with_its_traceback(tmp_path: Path) -> None:
+    suite = written(tmp_path, "probe_fail", "probe_fail", 1)
+    assert ci_failed(suite)
+    (failed,) = [case for case in suite if case.is_failure]
+    (failure,) = failed.result
+    assert isinstance(failure, Failure)
+    assert (failure.message, failure.type) == ("AssertionError: True != False", "AssertionError")
+    assert "Traceback (most recent call last):" in (failure.text or "")
+
+
+def test_junitparser_reads_a_skip_and_the_run_still_passes(tmp_path: Path) -> None:
+    suite = written(tmp_path, "synthetic_skipped", "probe_skip", 0)
+    assert not ci_failed(suite)
+    (skipped,) = [case for case in suite if case.is_skipped]
+    assert skipped.name == "test_tour"
+    assert isinstance(skipped.result[0], Skipped) and skipped.result[0].message == "Chrome executable not found"
+
+
+def test_junitparser_counts_an_all_skipped_module_as_failed(tmp_path: Path) -> None:
+    suite = written(tmp_path, "synthetic_all_skipped", "probe_allskip", 0)
+    assert ci_failed(suite)
+    assert suite.skipped == 2
+    (synthetic,) = [case for case in suite if case.is_failure]
+    assert "nothing was tested" in (synthetic.result[0].message or "")
+
+
+STOPS = [
+    (1, "tests", "Failure", "TESTS_FAILED", "Odoo stopped before it could count the tests"),
+    (2, "preflight", "Error", "USAGE", "module 'tracton' not found in addons; closest: traction"),
+    (3, "port", "Error", "ENVIRONMENT", "No available ports in range 8090-8100"),
+    (3, "readiness", "Error", "ENVIRONMENT", "odoo never answered /web/health within 300 s"),
+    (129, "up", "Error", "SIGHUP", "interrupted by SIGHUP during phase up"),
+    (130, "tests", "Error", "SIGINT", "interrupted by SIGINT during phase tests"),
+    (143, "readiness", "Error", "SIGTERM", "interrupted by SIGTERM during phase readiness"),
+]
+
+
+@pytest.mark.parametrize(("exit_code", "phase", "element", "kind", "reason"), STOPS)
+def test_every_stopped_run_is_a_failed_report(
+    tmp_path: Path, exit_code: int, phase: str, element: str, kind: str, reason: str
+) -> None:
+    path = tmp_path / "junit.xml"
+    write_stopped_junit(path, "traction", phase, reason, exit_code, seconds=1.5)
+    suite = read_suite(path)
+    assert ci_failed(suite)
+    (case,) = list(suite)
+    assert (case.classname, case.name) == ("traction", f"{STOPPED_CASE}{phase}")
+    (result,) = case.result
+    assert type(result).__name__ == element
+    assert result.type == kind
+    assert result.message == f"exit {exit_code} ({kind}) in phase {phase}: {reason}"
+    assert {p.name: p.value for p in suite.properties()} == {
+        "verdict": "failed",
+        "phase": phase,
+        "exit_code": str(exit_code),
+    }
+
+
+def test_a_run_stopped_during_the_tests_keeps_the_tests_seen_so_far(tmp_path: Path) -> None:
+    # SIGINT right after probe_fail's FAIL block: the log has its tests but no summary yet.
+    text = (LOGS / "probe_fail.log").read_text(encoding="utf-8").splitlines()
+    cut = next(i for i, line in enumerate(text) if line.startswith("AssertionError")) + 1
+    analysis = analyse_log(text[:cut], "probe_fail", DB)
+    path = tmp_path / "junit.xml"
+    reason = "interrupted by SIGINT during phase tests"
+    write_stopped_junit(path, "probe_fail", "tests", reason, 130, analysis=analysis, secrets=["odoo"])
+    suite = read_suite(path)
+    # test_ok (started after the cut) is not there; the FAIL block is, and so is the stop.
+    assert [case.name for case in suite] == ["test_injected_failure", f"{STOPPED_CASE}tests"]
+    assert [type(case.result[0]).__name__ for case in suite] == ["Failure", "Error"]
+    assert {p.name: p.value for p in suite.properties()}["odoo.tests.result"] == "absent"
+
+
+def test_exit_0_is_not_a_stopped_run(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="exit code 0"):
+        write_stopped_junit(tmp_path / "junit.xml", "traction", "tests", "passed", 0)
+    assert not (tmp_path / "junit.xml").exists()
