@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,3 +115,34 @@ def test_verdict_on_real_odoo(real_images: dict[str, str], tmp_path: Path, clien
         assert result["cleanup"]["clean"] is True
         assert "Odoo version 18.0" in output
     assert engine.list_projects(client, "hit-agent-test-") == []
+
+
+def _rpc(port: int, method: str, *args: object) -> dict:
+    """One JSON-RPC call to the `db` service of the Odoo server a run published."""
+    body = {"jsonrpc": "2.0", "method": "call", "params": {"service": "db", "method": method, "args": list(args)}}
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/jsonrpc",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_the_database_manager_refuses_create_and_drop(real_images: dict[str, str], tmp_path: Path) -> None:
+    # A live environment: a run whose test lasts a minute, probed while it tests.
+    run = cli_run("fixture_slow", real_env(tmp_path))
+    try:
+        run.wait_for("phase: tests", timeout=300)
+        port = int(re.findall(r"port (\d+) leased", run.output)[-1])
+        for password in ("admin", ""):
+            created = _rpc(port, "create_database", password, "harness_intruder", False, "en_US", "admin")
+            assert "error" in created and "AccessDenied" in json.dumps(created["error"]), created
+            dropped = _rpc(port, "drop", password, "harness_test")
+            assert "error" in dropped and "AccessDenied" in json.dumps(dropped["error"]), dropped
+        # The database list is refused too, so nothing names the database under test.
+        listed = _rpc(port, "list")
+        assert "error" in listed, listed
+    finally:
+        run.signal_group(signal.SIGINT)
+        assert run.finish(timeout=300) == 130, run.output
