@@ -1,0 +1,74 @@
+"""scripts/run-tests.sh, the work order's command: a shim over the harness with the harness's exit codes.
+
+Nothing here needs Docker: every case ends before the engine would be asked anything, and
+DOCKER_HOST names a socket that does not exist, so touching the engine would show as exit 3.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "run-tests.sh"
+BASH = shutil.which("bash")
+
+pytestmark = pytest.mark.skipif(BASH is None, reason="needs bash")
+
+
+def run_script(*args: str, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "NOX"))}
+    env.update(
+        # nox and python of this test's environment first on the PATH
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        PYTHON=sys.executable,
+        DOCKER_HOST=f"unix://{tmp_path}/no-such-docker.sock",
+        # The shared tree's log, artefacts and locks stay untouched.
+        HARNESS_LOG_FILE=str(tmp_path / "proof.log"),
+        HARNESS_ARTEFACTS_DIR=str(tmp_path / "artefacts"),
+        HARNESS_LOCK_DIR=str(tmp_path / "locks"),
+        **extra,
+    )
+    return subprocess.run(
+        [BASH, str(SCRIPT), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180
+    )
+
+
+@pytest.mark.parametrize("runner", ["nox", "python"])
+def test_a_module_that_does_not_exist_exits_2_without_docker(tmp_path, runner):
+    if runner == "nox" and shutil.which("nox", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("nox is not installed next to this Python")
+    result = run_script("no_such_module_xyz", tmp_path=tmp_path, RUN_TESTS_WITH=runner)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "no_such_module_xyz" in output and "not found in addons path" in output
+    assert "does not answer" not in output  # the engine was never asked
+
+
+def test_without_a_module_it_prints_usage_and_exits_2(tmp_path):
+    result = run_script(tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "usage: bash scripts/run-tests.sh MODULE" in result.stderr
+
+
+def test_two_modules_are_a_usage_error(tmp_path):
+    assert run_script("traction", "other", tmp_path=tmp_path).returncode == 2
+
+
+@pytest.mark.parametrize("name", ["$(touch pwned)", "traction'); import os; ('", "Traction", "../addons", "-i"])
+def test_a_name_that_is_not_a_technical_name_never_reaches_nox(tmp_path, name):
+    result = run_script(name, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "invalid module name" in result.stderr
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_an_unknown_runner_is_a_usage_error(tmp_path):
+    result = run_script("traction", tmp_path=tmp_path, RUN_TESTS_WITH="make")
+    assert result.returncode == 2
+    assert "RUN_TESTS_WITH" in result.stderr
