@@ -90,6 +90,14 @@ def standin(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Time the harness (cold, warm, no cache) against the work order's flow; table in artefacts/bench/."""
+    from tools.bench import main
+
+    finish(main(list(session.posargs)))
+
+
+@nox.session(python=False)
 def reap(session: nox.Session) -> None:
     """Remove environments whose run died (`nox -s reap -- --dry-run` only lists them)."""
     harness("reap", *session.posargs)
