@@ -64,9 +64,6 @@ class Config:
     # The interrupt demonstration's module when it stops a run during its tests: one
     # whose tests last long enough to be interrupted (empty: validation_module).
     validation_interrupt_module: str = ""
-    # Fault injection for the harness's own tests: `PHASE:SECONDS` pauses the run
-    # when it enters PHASE, so a signal can be sent there deterministically.
-    fault_pause: str = ""
 
     @property
     def ports(self) -> range:

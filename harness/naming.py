@@ -56,7 +56,8 @@ def project_name(prefix: str, module: str, *, now: float | None = None, token: s
     """`{prefix}-agent-test-{module}-{timestamp}-{pid}{random}`: unique even for runs in the same second."""
     timestamp = int(time.time() if now is None else now)
     token = unique_token() if token is None else token
-    name = f"{project_prefix(prefix)}{sanitise(module)}-{timestamp}-{sanitise(token)}"
+    # Cut to the longest valid module name: a refused name still gets a report folder it fits in.
+    name = f"{project_prefix(prefix)}{sanitise(module)[:MAX_MODULE_NAME]}-{timestamp}-{sanitise(token)}"
     if not COMPOSE_PROJECT.fullmatch(name):  # pragma: no cover - sanitise guarantees it
         raise UsageError(f"cannot build a valid compose project name from {prefix!r} and {module!r}")
     return name

@@ -1,15 +1,20 @@
-"""The guarded run: one module's tests in a fresh Compose project, torn down exactly once, always."""
+"""The guarded run: one module's tests in a fresh Compose project, torn down exactly once, always.
+
+    with GuardedRun(config, module) as run:   # arms the signal guard
+        run.phases()                          # preflight, port, up, readiness, tests, verdict
+    run.result                                # built by the run itself when the block ends
+
+Leaving the block, however it ends, shields signals, tears the project down once, releases the
+port and writes the result. `run_module` is that, in one call.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import signal
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from pathlib import Path
-from types import FrameType
+from types import TracebackType
 from typing import Any, TextIO
 
 from harness import compose as compose_mod
@@ -18,92 +23,18 @@ from harness import verdict as verdict_mod
 from harness.cleanup import CleanupReport, remove_owner, sweep, teardown, write_owner
 from harness.compose import Compose
 from harness.config import Config
-from harness.errors import EnvironmentProblem, ExitCode, HarnessError, Interrupted
+from harness.errors import SIGNAL_EXIT_CODES, EnvironmentProblem, ExitCode, HarnessError, Interrupted
 from harness.junit import write_junit
 from harness.modules import check_module
-from harness.naming import project_name, validate_module_name
+from harness.naming import project_name
 from harness.odoo_log import LogAnalyser
 from harness.proof import ProofLog, write_json
 from harness.readiness import health_url, wait_until_ready
+from harness.result import PhaseClock, RunResult
+from harness.signals import SignalGuard, signal_name
 
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # The line prefix other tools (validate_interrupt, CI) read to follow a run.
 PHASE_MARK = "phase:"
-
-
-class SignalGuard:
-    """While active, the first SIGINT/SIGTERM/SIGHUP raises Interrupted; later ones are only recorded.
-
-    `shield()` turns raising off for the cleanup, so a second Ctrl+C cannot abort it.
-    """
-
-    def __init__(self) -> None:
-        self.received: list[int] = []
-        # Where the run was when each signal came: set by the run, read by the handler.
-        self.where: Callable[[], str] = lambda: ""
-        self.received_in: list[str] = []
-        self.shielded = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> SignalGuard:
-        # Handlers can only be installed from the main thread; elsewhere the caller owns signals.
-        if threading.current_thread() is threading.main_thread():
-            for sig in HANDLED_SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.received.append(signum)
-        self.received_in.append(self.where())
-        if not self.shielded:
-            self.shielded = True
-            raise Interrupted(signum)
-
-    def shield(self) -> None:
-        """From now on signals are recorded, never raised."""
-        self.shielded = True
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-
-
-@dataclasses.dataclass
-class RunResult:
-    """Everything a caller (nox, the CLI, validation) needs to know about one run."""
-
-    module: str
-    project: str
-    exit_code: int
-    message: str
-    phase: str
-    port: int | None = None
-    summary: str = ""
-    reasons: tuple[str, ...] = ()
-    signal: str | None = None
-    seconds: float = 0.0
-    artefacts: Path | None = None
-    log_file: Path | None = None
-    cleanup: CleanupReport | None = None
-    started_at: str = ""
-    phase_times: dict[str, float] = dataclasses.field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for result.json."""
-        data = dataclasses.asdict(self)
-        data["cleanup"] = (
-            None
-            if self.cleanup is None
-            else {
-                "clean": self.cleanup.clean,
-                "seconds": round(self.cleanup.seconds, 2),
-                "forced": self.cleanup.forced,
-                "leftovers": self.cleanup.leftovers.describe(),
-                "down_returncode": self.cleanup.down_returncode,
-                "error": self.cleanup.error,
-            }
-        )
-        return data
 
 
 def compose_env(config: Config, port: int) -> dict[str, str]:
@@ -117,20 +48,26 @@ def compose_env(config: Config, port: int) -> dict[str, str]:
 
 
 class GuardedRun:
-    """One run's state; `execute()` drives the phases and always ends in `_finish()`."""
+    """One module's run; a context manager whose exit always cleans up and writes the result."""
 
-    def __init__(self, config: Config, module: str, echo: TextIO | None, extra_env: Mapping[str, str]) -> None:
+    def __init__(
+        self, config: Config, module: str, *, echo: TextIO | None = None, extra_env: Mapping[str, str] | None = None
+    ) -> None:
         self.config = config
         self.module = module
-        self.extra_env = dict(extra_env)
-        self.started = time.monotonic()
-        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.extra_env = dict(extra_env or {})
+        # The name is sanitised, so even a module name that fails its check has a folder for its report.
         self.project = project_name(config.prefix, module)
         self.artefacts = config.artefacts_dir / self.project
+        self.log = ProofLog([], echo)  # files are opened by preflight: failing to open them is exit 3
+        self.guard = SignalGuard()
+        self.clock = PhaseClock()
         self.phase = "preflight"
-        self.log = ProofLog([config.log_file], echo)
+        self.started = time.monotonic()
+        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.client: Any = None
         self.lease: ports.PortLease | None = None
+        self.port: int | None = None
         self.compose: Compose | None = None
         self.watchdog: watchdog.Watchdog | None = None
         # Fed each line as Odoo prints it: the analysis never holds the whole log. Only the summary
@@ -139,20 +76,129 @@ class GuardedRun:
         self.test_seconds = 0.0
         self.timed_out = False
         self.odoo_exit: int | None = None
-        self.phase_times: dict[str, float] = {}
+        # The outcome so far: the verdict sets it, a failure or a signal overrides it.
+        self.exit_code: int = ExitCode.PASSED
+        self.message = ""
+        self.summary = ""
+        self.reasons: tuple[str, ...] = ()
+        self.cleanup: CleanupReport | None = None
+        self.result: RunResult | None = None
 
-    # --- phases
+    # --- the context: arm on entry; on exit shield, tear down once, release, write the result
+
+    def __enter__(self) -> GuardedRun:
+        self.guard.where = lambda: self.phase
+        self.guard.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        self.guard.shield()  # from here on a signal is recorded, never raised: the cleanup runs to its end
+        try:
+            self._absorb(exc)
+            ended_in = self.phase
+            try:
+                self.cleanup = self.clean_up()
+            except Exception as bug:  # noqa: BLE001 - a bug of ours must not skip the result
+                self._absorb(bug)
+            finally:
+                self.release_port()
+            self.clock.stop()
+            self._settle()
+            self.result = self._build_result(ended_in)
+            self._publish(self.result)
+        finally:
+            self.log.close()
+            self.guard.__exit__()
+        # Expected failures and signals are in the result; anything else (SystemExit...) goes on.
+        return exc is None or isinstance(exc, (Exception, Interrupted))
+
+    def execute(self) -> RunResult:
+        """Run every phase inside the guard and return the result."""
+        with self:
+            self.phases()
+        assert self.result is not None
+        return self.result
+
+    def _absorb(self, exc: BaseException | None) -> None:
+        """Turn what ended the phases into the outcome: a signal, an error the user can act on, or a bug."""
+        if exc is None:
+            return
+        if isinstance(exc, Interrupted):
+            self.exit_code = exc.exit_code
+            self.message = f"interrupted by {signal_name(exc.signum)} during phase {self.phase}"
+            return
+        if isinstance(exc, HarnessError):
+            self.exit_code, self.message = exc.exit_code, exc.message
+            self.log.harness(f"ERROR: {exc.message}")
+            self.save_service_logs()
+            return
+        self.exit_code, self.message = ExitCode.ENVIRONMENT, f"internal error: {exc!r}"
+        self.log.harness(f"ERROR: {self.message}")
+
+    def _settle(self) -> None:
+        """A signal that came while handling an error still decides the exit code; a leak fails a pass."""
+        if self.guard.received and self.exit_code not in SIGNAL_EXIT_CODES.values():
+            first = self.guard.received[0]
+            self.exit_code = SIGNAL_EXIT_CODES[first]
+            self.message = (
+                f"interrupted by {signal_name(first)} during phase {self.guard.received_in[0]}; {self.message}"
+            )
+        report = self.cleanup
+        if report is not None and not report.clean and self.exit_code == ExitCode.PASSED:
+            self.exit_code = ExitCode.ENVIRONMENT
+            self.message = f"cleanup left resources behind: {report.leftovers.describe()}"
+
+    def _build_result(self, ended_in: str) -> RunResult:
+        return RunResult(
+            module=self.module,
+            project=self.project,
+            exit_code=int(self.exit_code),
+            message=self.message,
+            phase=ended_in,
+            port=self.port,
+            summary=self.summary,
+            reasons=self.reasons,
+            signal=signal_name(self.guard.received[0]) if self.guard.received else None,
+            started_at=self.started_at,
+            seconds=round(time.monotonic() - self.started, 3),
+            phases=list(self.clock.phases),
+            odoo_exit=self.odoo_exit,
+            cleanup=self.cleanup,
+            artefacts=self.artefacts,
+            log_file=self.config.log_file,
+        )
+
+    def _publish(self, result: RunResult) -> None:
+        """result.json and the run's last lines."""
+        for reason in result.reasons:
+            self.log.harness(f"rule failed: {reason}")
+        if result.summary:
+            self.log.harness(f"summary: {result.summary}")
+        try:
+            write_json(self.artefacts / "result.json", result.to_json())
+        except OSError as exc:
+            self.log.harness(f"could not write {self.artefacts / 'result.json'}: {exc.strerror}")
+        self.log.harness(f"RESULT: exit {result.exit_code}: {result.message}")
+
+    # --- the phases
+
+    def phases(self) -> None:
+        """Every phase in order; the first failure raises out of the block."""
+        self.preflight()
+        self.start_environment()
+        self.wait_ready()
+        self.run_tests()
+        self.judge()
+        self.save_service_logs()
 
     def enter(self, phase: str, detail: str = "") -> None:
-        """Record and announce a phase; readers follow `[harness] phase: NAME`."""
+        """Record, time and announce a phase; readers follow `[harness] phase: NAME`."""
         self.phase = phase
-        self.phase_times[phase] = time.time()
+        self.clock.enter(phase)
         self.log.harness(f"{PHASE_MARK} {phase}{' (' + detail + ')' if detail else ''}")
         write_json(self.artefacts / "state.json", {"phase": phase, "project": self.project, "module": self.module})
-        pause_phase, _, seconds = self.config.fault_pause.partition(":")
-        if pause_phase == phase:
-            self.log.harness(f"fault injection: pausing {seconds} s in phase {phase}")
-            time.sleep(float(seconds or 0))
 
     def connect(self) -> Any:
         """The engine client, created once."""
@@ -161,9 +207,11 @@ class GuardedRun:
         return self.client
 
     def preflight(self) -> None:
-        """Module checks before Docker is touched, then the sweep of dead runs' projects."""
+        """A fresh proof log, the module checks before Docker is touched, then the sweep of dead runs' projects."""
+        for path in (self.config.log_file, self.artefacts / self.config.log_file.name):
+            self.log.add(path)
+        self.enter("preflight")
         check_module(self.config.addons_path, self.module)
-        self.log.add(self.artefacts / self.config.log_file.name)
         self.log.harness(f"module {self.module} found in {self.config.addons_path}")
         self.log.harness(f"project {self.project}; artefacts in {self.artefacts}")
         sweep(self.config, self.connect(), log=self.log.harness)
@@ -186,7 +234,7 @@ class GuardedRun:
         """`compose up`, retrying with another port when an outside process took ours."""
         tried: set[int] = set()
         for attempt in range(1, self.config.up_attempts + 1):
-            port = self.choose_port(tried)
+            self.port = port = self.choose_port(tried)
             env = {**compose_env(self.config, port), **self.extra_env}
             self.compose = Compose(self.project, self.config.compose_files, env)
             if self.watchdog is None:
@@ -196,9 +244,7 @@ class GuardedRun:
             # Every docker process of the project is reported to the watchdog, which stops them if we die.
             self.compose = dataclasses.replace(self.compose, on_spawn=self.watchdog.track)
             self.enter("up", f"attempt {attempt}, port {port}")
-            result = self.compose.up(self.config.up_timeout)
-            for text in result.output.splitlines():
-                self.log.harness(f"compose: {text}")
+            result = self.compose.up(self.config.up_timeout, on_line=lambda text: self.log.harness(f"compose: {text}"))
             if result.ok:
                 return
             if not compose_mod.is_port_clash(result.output):
@@ -259,11 +305,11 @@ class GuardedRun:
         if outcome.timed_out:
             self.log.harness(f"the test phase outlived its timeout of {self.config.test_timeout:.0f} s and was stopped")
 
-    def judge(self) -> tuple[int, str, str, tuple[str, ...]]:
-        """Exit code, message, summary line and failed rules, from Odoo's exit code and log."""
+    def judge(self) -> None:
+        """The verdict from Odoo's exit code and log: exit code, message, summary, failed rules; junit.xml."""
         analysis = self.odoo_log.result()
         verdict = verdict_mod.judge(self.odoo_exit, analysis, self.module, timed_out=self.timed_out)
-        summary = verdict_mod.summary_line(self.module, analysis, self.test_seconds)
+        self.summary = verdict_mod.summary_line(self.module, analysis, self.test_seconds)
         write_junit(
             self.artefacts / "junit.xml",
             self.module,
@@ -273,8 +319,10 @@ class GuardedRun:
             secrets=[self.config.db_password],
         )
         if verdict.passed:
-            return ExitCode.PASSED, f"PASSED: {summary}", summary, ()
-        return ExitCode.TESTS_FAILED, f"FAILED: {summary}", summary, verdict.reasons
+            self.exit_code, self.message = ExitCode.PASSED, f"PASSED: {self.summary}"
+        else:
+            self.exit_code, self.message = ExitCode.TESTS_FAILED, f"FAILED: {self.summary}"
+            self.reasons = verdict.reasons
 
     # --- failure evidence and teardown
 
@@ -283,13 +331,15 @@ class GuardedRun:
         if self.compose is None:
             return
         folder = self.artefacts / "services"
-        folder.mkdir(parents=True, exist_ok=True)
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             for service in self.compose.services(self.config.command_timeout):
                 (folder / f"{service}.log").write_text(self.compose.logs(service, self.config.command_timeout))
             self.log.harness(f"service logs saved in {folder}")
         except HarnessError as exc:
             self.log.harness(f"could not save service logs: {exc.message}")
+        except OSError as exc:
+            self.log.harness(f"could not save service logs in {folder}: {exc.strerror}")
 
     def release_port(self) -> None:
         """Give the port back to other runs."""
@@ -322,103 +372,4 @@ def run_module(
     extra_env: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run `module`'s tests in a fresh environment; never raise for expected failures, return a RunResult."""
-    guard = SignalGuard()
-    with guard:
-        try:
-            validate_module_name(module)
-            run = GuardedRun(config, module, echo, extra_env or {})
-        except HarnessError as exc:
-            return _refused(config, module, exc, echo)
-        except Interrupted as exc:  # before anything existed: nothing to clean up
-            return RunResult(
-                module=module,
-                project="",
-                exit_code=int(exc.exit_code),
-                phase="preflight",
-                message=f"interrupted by {signal.Signals(exc.signum).name} before the run started",
-            )
-        guard.where = lambda: run.phase
-        exit_code: int = ExitCode.PASSED
-        message = ""
-        summary = ""
-        reasons: tuple[str, ...] = ()
-        report: CleanupReport | None = None
-        try:
-            run.preflight()
-            run.start_environment()
-            run.wait_ready()
-            run.run_tests()
-            exit_code, message, summary, reasons = run.judge()
-            run.save_service_logs()
-        except Interrupted as exc:
-            exit_code = exc.exit_code
-            message = f"interrupted by {signal.Signals(exc.signum).name} during phase {run.phase}"
-        except HarnessError as exc:
-            # From here on a signal is only recorded: an Interrupted raised inside this
-            # handler would escape the try and skip the result.
-            guard.shield()
-            exit_code, message = exc.exit_code, exc.message
-            run.log.harness(f"ERROR: {exc.message}")
-            run.save_service_logs()
-        except Exception as exc:  # a bug of ours: still clean up, and say so
-            guard.shield()
-            exit_code, message = ExitCode.ENVIRONMENT, f"internal error: {exc!r}"
-            run.log.harness(f"ERROR: {message}")
-        finally:
-            guard.shield()
-            last_phase = run.phase
-            try:
-                report = run.clean_up()
-            finally:
-                run.release_port()
-        if guard.received and exit_code not in {ExitCode.SIGINT, ExitCode.SIGTERM, ExitCode.SIGHUP}:
-            first = guard.received[0]
-            exit_code = Interrupted(first).exit_code
-            message = f"interrupted by {signal.Signals(first).name} during phase {guard.received_in[0]}; {message}"
-        if report is not None and not report.clean and exit_code == ExitCode.PASSED:
-            exit_code, message = ExitCode.ENVIRONMENT, f"cleanup left resources behind: {report.leftovers.describe()}"
-        result = RunResult(
-            module=module,
-            project=run.project,
-            exit_code=int(exit_code),
-            message=message,
-            phase=last_phase,
-            port=None if run.compose is None else int(run.compose.env["ODOO_PORT"]),
-            summary=summary,
-            reasons=reasons,
-            signal=signal.Signals(guard.received[0]).name if guard.received else None,
-            seconds=round(time.monotonic() - run.started, 2),
-            artefacts=run.artefacts,
-            log_file=config.log_file,
-            cleanup=report,
-            started_at=run.started_at,
-            phase_times=run.phase_times,
-        )
-        for reason in reasons:
-            run.log.harness(f"rule failed: {reason}")
-        if summary:
-            run.log.harness(f"summary: {summary}")
-        write_json(run.artefacts / "result.json", result.to_json())
-        run.log.harness(f"RESULT: exit {result.exit_code}: {message}")
-        run.log.close()
-        return result
-
-
-def _refused(config: Config, module: str, exc: HarnessError, echo: TextIO | None) -> RunResult:
-    """A run stopped before anything started (bad module name): say why, in a fresh proof log too."""
-    try:
-        log = ProofLog([config.log_file], echo)
-    except HarnessError as log_error:
-        log = ProofLog([], echo)
-        log.harness(f"ERROR: {log_error.message}")
-    log.harness(f"ERROR: {exc.message}")
-    log.harness(f"RESULT: exit {int(exc.exit_code)}: nothing was started")
-    log.close()
-    return RunResult(
-        module=module,
-        project="",
-        exit_code=int(exc.exit_code),
-        message=exc.message,
-        phase="preflight",
-        log_file=config.log_file,
-    )
+    return GuardedRun(config, module, echo=echo, extra_env=extra_env).execute()

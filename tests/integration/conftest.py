@@ -24,6 +24,8 @@ ADDONS = ROOT / "tests" / "fixtures" / "addons"
 STANDIN = ROOT / "tests" / "fixtures" / "standin"
 COMPOSE_FILES = (ROOT / "docker-compose.agent.yml", STANDIN / "compose.override.yml")
 FAULTS_OVERRIDE = STANDIN / "faults.override.yml"
+# Test-only code that wraps the run's phase hook in a child run (see fault_pause()).
+FAULT_INJECTION = Path(__file__).resolve().parent / "fault_injection"
 # A prefix of the tests' own: their sweep can never touch a developer's real runs.
 PREFIX = "hit"
 MATRIX: list[tuple[str, str, str, str]] = []
@@ -40,6 +42,12 @@ def images() -> dict[str, str]:
 def client() -> object:
     """A Docker SDK client for checks."""
     return engine.connect(60)
+
+
+def fault_pause(phase: str, seconds: float) -> dict[str, str]:
+    """Environment that makes a child run pause `seconds` on entering `phase` (fault_injection/sitecustomize.py)."""
+    path = [str(FAULT_INJECTION), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    return {"FAULT_PAUSE": f"{phase}:{seconds:g}", "PYTHONPATH": os.pathsep.join(p for p in path if p)}
 
 
 def standin_env(tmp_path: Path, compose_files: tuple[Path, ...] = COMPOSE_FILES, **extra: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ from tests.integration.conftest import (
     FAULTS_OVERRIDE,
     SIGNALS,
     cli_run,
+    fault_pause,
     nox_run,
     project_of,
     record,
@@ -31,13 +32,13 @@ pytestmark = pytest.mark.integration
 
 # Per phase: the module, extra environment, and the line that proves the run is in that phase.
 PHASES = {
-    "before-up": ("fixture_pass", {"HARNESS_FAULT_PAUSE": "port:30"}, "fault injection: pausing"),
+    "before-up": ("fixture_pass", fault_pause("port", 30), "fault injection: pausing"),
     "up": ("fixture_pass", {}, "[harness] phase: up"),
     "readiness": ("fixture_pass", {"STANDIN_BOOT_DELAY": "30"}, "[harness] phase: readiness"),
     "tests": ("fixture_slow", {}, ": Starting Test"),
     "teardown": (
         "fixture_pass",
-        {"HARNESS_FAULT_PAUSE": "teardown:4"},
+        fault_pause("teardown", 4),
         "fault injection: pausing 4 s in phase teardown",
     ),
 }
@@ -110,7 +111,7 @@ def test_odoo_crashing_at_boot_fails_fast(images: object, tmp_path: Path, client
 
 
 def test_port_taken_between_probe_and_up(images: object, tmp_path: Path, client: object) -> None:
-    env = standin_env(tmp_path, HARNESS_FAULT_PAUSE="up:3")
+    env = standin_env(tmp_path, **fault_pause("up", 3))
     run = cli_run("fixture_pass", env)
     line = run.wait_for("[harness] phase: up (attempt 1, port ")
     port = int(line.rsplit("port ", 1)[1].rstrip(")"))
@@ -170,7 +171,7 @@ def test_eight_concurrent_runs_of_mixed_modules(images: object, tmp_path: Path, 
 
 
 def test_second_ctrl_c_does_not_abort_the_cleanup(images: object, tmp_path: Path, client: object) -> None:
-    env = standin_env(tmp_path, HARNESS_FAULT_PAUSE="teardown:3")
+    env = standin_env(tmp_path, **fault_pause("teardown", 3))
     run = nox_run("fixture_slow", env)
     run.wait_for(": Starting Test")
     run.signal_group(signal.SIGINT)

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from harness.errors import SIGNAL_EXIT_CODES, EnvironmentProblem, ExitCode, Interrupted, UsageError
-from harness.run import HANDLED_SIGNALS, SignalGuard
+from harness.errors import Interrupted
+from harness.signals import HANDLED_SIGNALS, SignalGuard
 
 
 @pytest.fixture(autouse=True)
@@ -19,24 +19,6 @@ def restore_handlers():
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)
-
-
-def test_exit_code_values():
-    assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 129, 130, 143]
-    assert ExitCode.PASSED == 0
-    assert ExitCode.TESTS_FAILED == 1
-    assert ExitCode.USAGE == 2
-    assert ExitCode.ENVIRONMENT == 3
-    assert ExitCode.SIGHUP == 129
-    assert ExitCode.SIGINT == 130
-    assert ExitCode.SIGTERM == 143
-
-
-def test_error_classes_carry_their_exit_codes():
-    assert UsageError("x").exit_code == 2
-    assert EnvironmentProblem("x").exit_code == 3
-    assert not issubclass(Interrupted, Exception)  # `except Exception` cannot swallow an interrupt
-    assert SIGNAL_EXIT_CODES == {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
