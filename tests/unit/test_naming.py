@@ -128,3 +128,9 @@ def test_tokens_carry_the_pid_so_concurrent_processes_cannot_collide():
     ).stdout.split()
     assert child[1] == f"{int(child[0]):x}" + child[1][-4:]
     assert child[1][:-4] != mine[:-4]
+
+
+def test_a_refused_module_name_still_gives_a_valid_bounded_project_name():
+    name = project_name("hub", "../../" + "x" * 500, now=5, token="ab")
+    assert name == f"hub-agent-test-{'x' * MAX_MODULE_NAME}-5-ab"
+    assert COMPOSE_PROJECT.fullmatch(name)

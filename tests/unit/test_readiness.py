@@ -205,7 +205,8 @@ def http_server():
 
 
 def test_health_answers_against_a_real_socket(http_server, unused_ports):
-    assert health_answers(f"{http_server}/web/health", 2.0) is True
-    assert health_answers(f"{http_server}/other", 2.0) is False
+    # Generous bounds: only a broken server would use them, however loaded the machine is.
+    assert health_answers(f"{http_server}/web/health", 60.0) is True
+    assert health_answers(f"{http_server}/other", 60.0) is False
     (closed,) = unused_ports(1)
     assert health_answers(f"http://127.0.0.1:{closed}/web/health", 0.5) is False
