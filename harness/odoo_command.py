@@ -1,7 +1,7 @@
 """The command that runs one module's tests in the odoo container, and hiding secrets in what is shown.
 
 Pure: no Docker, no processes. Why each argument is there is said next to it (real Odoo 18 fails in
-five ways with the work order's literal command; see ../shared/odoo18/README.md).
+five ways with the work order's literal command; see docs/odoo18-facts.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The stand-in Odoo 18 under the real engine and real `docker compose`.
 
 One compose project (docker-compose.agent.yml + the stand-in override) serves
-the whole module; the commands of /work/shared/odoo18 (the real measurements)
+the whole module; the commands of docs/odoo18-facts.md (the real measurements)
 are run in it with `docker compose exec -T odoo ...` and must give the same exit
 codes and summary lines. The fault knobs get small projects of their own.
 Run: python -m pytest -m integration tests/integration/test_standin.py -p no:cacheprovider

@@ -28,7 +28,7 @@ def run_script(*args: str, tmp_path: Path, **extra: str) -> subprocess.Completed
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         PYTHON=sys.executable,
         DOCKER_HOST=f"unix://{tmp_path}/no-such-docker.sock",
-        # The shared tree's log, artefacts and locks stay untouched.
+        # The repository's own log, artefacts and locks stay untouched.
         HARNESS_LOG_FILE=str(tmp_path / "proof.log"),
         HARNESS_ARTEFACTS_DIR=str(tmp_path / "artefacts"),
         HARNESS_LOCK_DIR=str(tmp_path / "locks"),
