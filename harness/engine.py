@@ -96,7 +96,8 @@ def _inspect_context(name: str | None, timeout: float) -> str:
     if not result.ok:
         which = f"context {name!r}" if name else "the current Docker context"
         raise EnvironmentProblem(
-            f"cannot read {which} (`docker context inspect` exit {result.returncode}: {result.output}); "
+            f"cannot read {which} (`docker context inspect` exit {result.returncode}: "
+            f"{result.stderr.strip() or result.stdout.strip()}); "
             "`docker context ls` lists the contexts, `docker context use NAME` selects one"
         )
     return result.stdout
