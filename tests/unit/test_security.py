@@ -75,7 +75,7 @@ def test_compose_matches_the_work_order_and_the_odoo_18_facts() -> None:
         "60s",
     )
     # The server must never see the test database (the race in docs/odoo18-facts.md).
-    assert odoo["command"] == ["--db-filter=^$$"]
+    assert odoo["command"] == ["--config=/etc/odoo/harness-server.conf", "--db-filter=^$$", "--no-database-list"]
     assert {"HOST", "USER", "PASSWORD"} <= set(odoo["environment"])
     assert any(str(v).endswith(":/mnt/extra-addons:ro") for v in odoo["volumes"])
 
