@@ -32,12 +32,9 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from harness import proc
-from harness.compose import Compose
 from harness.config import Config
-from harness.errors import EnvironmentProblem
 from harness.hashing import content_hash
 from harness.modules import MANIFEST, read_manifest
-from harness.odoo_command import build_install_command
 
 # Bump when what an entry holds, or how it is made, changes.
 FORMAT_VERSION = "1"
@@ -310,93 +307,6 @@ def _touch(path: Path) -> None:
     now = time.time()
     with contextlib.suppress(OSError):
         os.utime(path, (now, now))
-
-
-# --- during a run: what the guarded run calls, with its Compose handle ------------------------
-
-
-def restore_filestore(compose: Compose, plan_: Plan, config: Config) -> None:
-    """Put the entry's filestore where Odoo looks for the test database's files, owned by Odoo's user."""
-    assert plan_.folder is not None
-    source = plan_.folder / "filestore"
-    timeout = config.command_timeout
-    if not any(source.iterdir()):
-        return
-    _checked(compose.run("cp", f"{source}/.", f"{config.odoo_service}:{FILESTORE_ROOT}", timeout=timeout), "cp")
-    # `docker cp` creates files as root; Odoo (its own user) must be able to add files beside them.
-    chown = ["chown", "-R", "--reference=/var/lib/odoo", FILESTORE_ROOT]
-    _checked(compose.run("exec", "-T", "-u", "root", config.odoo_service, *chown, timeout=timeout), "chown")
-
-
-def build_entry(compose: Compose, plan_: Plan, config: Config, on_line: Callable[[str], None]) -> bool:
-    """Install the dependencies into the test database, then keep it as the entry; False if that failed.
-
-    On failure nothing is kept, the half-installed database is dropped and the run goes on
-    uncached (the test command then creates the database itself, as without a cache).
-    """
-    assert plan_.folder is not None
-    started = time.monotonic()
-    command = build_install_command(config, plan_.dependencies)
-    outcome = proc.stream(
-        compose.exec_argv(config.odoo_service, command),
-        on_line,
-        timeout=config.test_timeout,
-        env=compose.environment(),
-        on_spawn=compose.on_spawn,
-    )
-    if outcome.returncode != 0:
-        on_line(f"[harness] cache build failed (exit {outcome.returncode}); the run goes on uncached")
-        _drop_database(compose, config)
-        return False
-    timeout = config.command_timeout
-    folder = plan_.folder
-    staging = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "filestore").mkdir(parents=True)
-    source = f"{config.odoo_service}:{FILESTORE_ROOT}/{config.db_name}"
-    copied = compose.run("cp", source, str(staging / "filestore" / config.db_name), timeout=timeout)
-    if not copied.ok and "no such file" not in copied.output.lower():
-        raise EnvironmentProblem(f"could not copy the cache entry's filestore: {copied.output.strip()[-300:]}")
-    _commit(compose, plan_, config)
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.replace(folder)
-    write_entry(plan_, time.monotonic() - started)
-    return True
-
-
-def _commit(compose: Compose, plan_: Plan, config: Config) -> None:
-    """`docker commit` the db container as the entry's image (paused: a consistent snapshot)."""
-    timeout = config.command_timeout
-    _psql(compose, config, "CHECKPOINT")
-    container = _checked(compose.run("ps", "-q", config.db_service, timeout=timeout), "ps").stdout.strip()
-    changes = (
-        f"LABEL {LABEL}=1",
-        f"LABEL {LABEL}.key={plan_.key}",
-        f"LABEL {LABEL}.odoo-image={plan_.odoo_image_id}",
-        f"LABEL {LABEL}.postgres-image={plan_.postgres_image_id}",
-        f"ENV PGDATA={CACHED_PGDATA}",
-    )
-    argv = ["docker", "commit", "--pause=true", *(part for c in changes for part in ("--change", c))]
-    _checked(proc.run([*argv, container, plan_.image], timeout=config.down_timeout), "docker commit")
-
-
-def _psql(compose: Compose, config: Config, sql: str) -> None:
-    """One SQL statement in the db container, as the cluster's superuser."""
-    argv = ["psql", "-v", "ON_ERROR_STOP=1", "-U", config.db_user, "-d", "postgres", "-c", sql]
-    _checked(compose.run("exec", "-T", config.db_service, *argv, timeout=config.command_timeout), "psql")
-
-
-def _drop_database(compose: Compose, config: Config) -> None:
-    """Drop a half-installed test database and its filestore, so the test command starts afresh."""
-    _psql(compose, config, f'DROP DATABASE IF EXISTS "{config.db_name}" WITH (FORCE)')
-    rm = ["rm", "-rf", f"{FILESTORE_ROOT}/{config.db_name}"]
-    _checked(compose.run("exec", "-T", config.odoo_service, *rm, timeout=config.command_timeout), "rm")
-
-
-def _checked(result: proc.Result, what: str) -> proc.Result:
-    if not result.ok:
-        raise EnvironmentProblem(f"database cache: {what} failed: {result.output.strip()[-400:]}")
-    return result
 
 
 # --- housekeeping: `nox -s reap` ------------------------------------------------------------
