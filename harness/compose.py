@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from harness import proc
+from harness.config import Config
 from harness.errors import EnvironmentProblem
 
 # Where docker-compose.agent.yml mounts the addons path inside the odoo container.
@@ -19,6 +20,16 @@ PORT_CLASH_MARKERS = ("port is already allocated", "address already in use")
 
 # What `up` prints when an image is neither on the engine nor pullable.
 MISSING_IMAGE_MARKERS = ("pull access denied", "no such image", "no such host", "manifest unknown", "/v2/")
+
+
+def compose_env(config: Config, port: int) -> dict[str, str]:
+    """What docker-compose.agent.yml reads from the environment for one run."""
+    return {
+        "ODOO_PORT": str(port),
+        "HARNESS_ADDONS_PATH": str(config.addons_path),
+        "HARNESS_DB_USER": config.db_user,
+        "HARNESS_DB_PASSWORD": config.db_password,
+    }
 
 
 def up_failure_hint(output: str) -> str:

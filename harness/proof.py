@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,15 +29,28 @@ def fresh_file(path: Path) -> TextIO:
         raise EnvironmentProblem(f"cannot write the proof log {path}: {exc.strerror}") from None
 
 
+def use_colour(stream: TextIO, env: Mapping[str, str] | None = None) -> bool:
+    """Colours only on a terminal, and never with NO_COLOR set (no-color.org) or TERM=dumb."""
+    env = os.environ if env is None else env
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 class ProofLog:
     """Writes each line to the console and to every log file, flushed per line.
 
     Flushing per line means an interrupt, or even SIGKILL, loses nothing that
-    was printed before it.
+    was printed before it. The files always get plain text; the console may get
+    a coloured twin of a line (`colour` says whether it takes colours).
     """
 
     def __init__(self, paths: Iterable[Path], echo: TextIO | None = None) -> None:
         self.echo = sys.stdout if echo is None else echo
+        self.colour = use_colour(self.echo)
         self.files: list[TextIO] = []
         self.paths: list[Path] = []
         for path in paths:
@@ -48,25 +61,34 @@ class ProofLog:
         self.files.append(fresh_file(path))
         self.paths.append(path)
 
-    def line(self, text: str) -> None:
-        """One line of output (Odoo's or ours)."""
-        for stream in (*self.files, self.echo):
-            try:
-                stream.write(text + "\n")
-                stream.flush()
-            except (OSError, ValueError):
-                # A closed console or a full disk must not stop the cleanup.
-                pass
+    def line(self, text: str, *, styled: str | None = None) -> None:
+        """One line of output (Odoo's or ours); `styled` is what a colour console shows instead."""
+        console = styled if styled is not None and self.colour else text
+        for stream, out in (*((f, text) for f in self.files), (self.echo, console)):
+            _write(stream, out)
 
-    def harness(self, text: str) -> None:
+    def harness(self, text: str, *, styled: str | None = None) -> None:
         """A line of the harness's own, tagged so readers can tell it from Odoo's."""
-        self.line(f"{HARNESS_TAG} {text}")
+        self.line(f"{HARNESS_TAG} {text}", styled=None if styled is None else f"{HARNESS_TAG} {styled}")
+
+    def console(self, text: str) -> None:
+        """A line for the console only (a CI system's workflow command), never in the proof logs."""
+        _write(self.echo, text)
 
     def close(self) -> None:
         """Close the files (the console stays open)."""
         for stream in self.files:
             stream.close()
         self.files = []
+
+
+def _write(stream: TextIO, text: str) -> None:
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        # A closed console or a full disk must not stop the cleanup.
+        pass
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -87,6 +87,9 @@ def wait_until_ready(
             )
         if clock() >= next_report:
             status = f"{current.status}, health {current.health or 'n/a'}" if current else "no container yet"
-            progress(f"phase readiness: waiting for {service}, {elapsed:.1f} s of {timeout:.0f} s, {status}")
+            progress(
+                f"phase readiness: waiting for {service} (200 from {url} or Docker: healthy), "
+                f"{elapsed:.1f} s of {timeout:.0f} s so far, {status}"
+            )
             next_report += progress_interval
         sleep(max(0.0, poll - (clock() - tick)))

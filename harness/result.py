@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -10,6 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from harness.cleanup import CleanupReport
+from harness.compose import CONTAINER_ADDONS
+from harness.errors import ExitCode
+from harness.odoo_cases import CaseOutcome
+from harness.odoo_log import LogAnalysis
+
+# What a person reads first, by exit code.
+VERDICTS = {
+    ExitCode.PASSED: "PASSED",
+    ExitCode.TESTS_FAILED: "FAILED",
+    ExitCode.USAGE: "USAGE ERROR",
+    ExitCode.ENVIRONMENT: "ENVIRONMENT ERROR",
+    ExitCode.SIGINT: "INTERRUPTED",
+    ExitCode.SIGTERM: "INTERRUPTED",
+    ExitCode.SIGHUP: "INTERRUPTED",
+}
+# A traceback frame: `  File "/mnt/extra-addons/m/tests/test_x.py", line 8, in test_y`.
+_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)')
 
 
 def utc_stamp(epoch: float) -> str:
@@ -58,6 +77,75 @@ class PhaseClock:
         return totals
 
 
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """The module's test counts: Odoo's own summary when it printed one, else what the log shows."""
+
+    tests: int
+    failures: int
+    errors: int
+    skipped: int
+
+    @classmethod
+    def from_analysis(cls, analysis: LogAnalysis) -> Counts:
+        """Counts of one module's log analysis."""
+        if analysis.has_result:
+            tests, failures, errors = (
+                analysis.result_total or 0,
+                analysis.result_failed or 0,
+                analysis.result_errors or 0,
+            )
+        else:
+            tests, failures, errors = len(analysis.started), analysis.counted_failures, analysis.counted_errors
+        return cls(tests, failures, errors, len(analysis.skipped))
+
+    def describe(self) -> str:
+        """`3 tests, 1 failure, 0 errors, 0 skipped`."""
+        return (
+            f"{_plural(self.tests, 'test')}, {_plural(self.failures, 'failure')}, "
+            f"{_plural(self.errors, 'error')}, {self.skipped} skipped"
+        )
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+@dataclasses.dataclass(frozen=True)
+class FailedTest:
+    """One failing test: its name, its exception line and, when the traceback shows it, where it failed."""
+
+    name: str  # `TestItem.test_x`, as Odoo names it
+    kind: str  # `failure` (an assertion) or `error` (an exception)
+    message: str  # `AssertionError: True != False`
+    file: str | None = None  # in the repository (see locate), or as the container saw it
+    line: int | None = None
+
+
+def failed_tests(analysis: LogAnalysis, addons_path: Path, repository: Path) -> list[FailedTest]:
+    """The module's failing tests in log order, each with the deepest frame of the module's own code."""
+    return [_failed_test(outcome, addons_path, repository) for outcome in analysis.failures]
+
+
+def _failed_test(outcome: CaseOutcome, addons_path: Path, repository: Path) -> FailedTest:
+    file, line = None, None
+    for text in outcome.details.splitlines():
+        frame = _FRAME.match(text)
+        if frame and frame["path"].startswith(CONTAINER_ADDONS + "/"):
+            file, line = locate(frame["path"], addons_path, repository), int(frame["line"])
+    return FailedTest(outcome.description, outcome.kind, outcome.message, file, line)
+
+
+def locate(container_path: str, addons_path: Path, repository: Path) -> str:
+    """A path under /mnt/extra-addons as the repository names it (`addons/m/tests/test_x.py`).
+
+    Paths outside `repository` (a temporary copy of the addons) stay absolute on this machine.
+    """
+    host = addons_path / container_path.removeprefix(CONTAINER_ADDONS + "/")
+    relative = os.path.relpath(host, repository)
+    return host.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
 @dataclasses.dataclass
 class RunResult:
     """Everything a caller (nox, the CLI, validation, CI) needs to know about one run; result.json."""
@@ -69,6 +157,8 @@ class RunResult:
     phase: str  # the phase the run was in when it ended (before the teardown)
     port: int | None = None
     summary: str = ""
+    counts: Counts | None = None  # None when the tests never ran
+    failed_tests: list[FailedTest] = dataclasses.field(default_factory=list)
     reasons: tuple[str, ...] = ()
     signal: str | None = None
     started_at: str = ""
@@ -78,10 +168,22 @@ class RunResult:
     cleanup: CleanupReport | None = None
     artefacts: Path | None = None
     log_file: Path | None = None
+    junit_file: Path | None = None
+
+    @property
+    def verdict(self) -> str:
+        """`PASSED`, `FAILED`, `USAGE ERROR`, `ENVIRONMENT ERROR` or `INTERRUPTED`."""
+        return VERDICTS.get(self.exit_code, f"EXIT {self.exit_code}")
+
+    @property
+    def passed(self) -> bool:
+        """True only for exit code 0."""
+        return self.exit_code == ExitCode.PASSED
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for result.json."""
         data = dataclasses.asdict(self)
+        data["verdict"] = self.verdict
         data["cleanup"] = (
             None
             if self.cleanup is None

@@ -23,8 +23,10 @@ from harness import engine, ports, proc
 from harness.config import Config
 from harness.errors import ExitCode
 from harness.hashing import content_hash
+from harness.phases import PHASE_MARK
 from harness.proof import HARNESS_TAG, tail
-from harness.run import PHASE_MARK, RunResult, run_module
+from harness.result import RunResult
+from harness.run import run_module
 from harness.validation_report import Demonstration, proof_markdown, write_proof_folder
 
 LOG_TAIL = 100
@@ -191,8 +193,9 @@ def interrupt(config: Config, demo: Demonstration, options: Options) -> None:
     assert demo.folder is not None
     _collect(demo, config, child.returncode)
     demo.expect(child.returncode == ExitCode.SIGINT, f"exit code 130 (got {child.returncode})")
-    last = demo.log_tail[-1] if demo.log_tail else ""
-    demo.expect("interrupted by SIGINT" in last and f"phase {phase}" in last, f"the log ends with: {last!r}")
+    # The log ends with the final block; its reason line says which signal stopped which phase.
+    said = next((line for line in reversed(demo.log_tail) if "interrupted by SIGINT" in line), "")
+    demo.expect(f"during phase {phase}" in said, f"the log's final block says: {said!r}")
 
 
 def port_exhaustion(config: Config, demo: Demonstration, options: Options) -> None:

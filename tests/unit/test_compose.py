@@ -125,8 +125,8 @@ def test_run_passes_the_merged_environment(calls, monkeypatch):
 
 
 def test_compose_env_for_one_run(tmp_path):
+    from harness.compose import compose_env
     from harness.config import Config
-    from harness.run import compose_env
 
     config = Config(root=tmp_path).with_overrides(addons_path=Path("addons"), db_user="u", db_password="pw")
     assert compose_env(config, 8093) == {

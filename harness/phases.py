@@ -1,0 +1,283 @@
+"""The run's state and its phases, in order: preflight, port, up, readiness, tests, verdict; teardown.
+
+`GuardedRun` (harness.run) wraps these in the signal guard and turns their outcome into the result.
+Every phase starts with `enter`, which times it and announces `[harness] phase: NAME`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+from harness import compose as compose_mod
+from harness import engine, github, odoo_command, ports, proc, watchdog
+from harness import verdict as verdict_mod
+from harness.cleanup import CleanupReport, remove_owner, sweep, teardown, write_owner
+from harness.compose import Compose, compose_env
+from harness.config import Config
+from harness.errors import EnvironmentProblem, ExitCode, HarnessError
+from harness.modules import check_module
+from harness.naming import project_name
+from harness.odoo_log import LogAnalyser, LogAnalysis
+from harness.proof import ProofLog, write_json
+from harness.readiness import health_url, wait_until_ready
+from harness.result import Counts, PhaseClock
+from harness.verdict import Verdict
+
+# The line prefix other tools (validate_interrupt, CI) read to follow a run.
+PHASE_MARK = "phase:"
+# Odoo silent this long during the tests: say the run is still waiting for it.
+SILENCE_REPORT = 30.0
+
+
+class RunPhases:
+    """One module's run: what it knows so far, and one method per phase."""
+
+    def __init__(
+        self, config: Config, module: str, *, echo: TextIO | None = None, extra_env: Mapping[str, str] | None = None
+    ) -> None:
+        self.config = config
+        self.module = module
+        self.extra_env = dict(extra_env or {})
+        # The name is sanitised, so even a module name that fails its check has a folder for its report.
+        self.project = project_name(config.prefix, module)
+        self.artefacts = config.artefacts_dir / self.project
+        self.log = ProofLog([], echo)  # files are opened by preflight: failing to open them is exit 3
+        self.clock = PhaseClock()
+        self.phase = "preflight"
+        self.started = time.monotonic()
+        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.client: Any = None
+        self.lease: ports.PortLease | None = None
+        self.port: int | None = None
+        self.compose: Compose | None = None
+        self.watchdog: watchdog.Watchdog | None = None
+        # Fed each line as Odoo prints it: the analysis never holds the whole log. Only the summary
+        # of the test database counts (build_test_command's `-d` is config.db_name).
+        self.odoo_log = LogAnalyser(module, config.db_name)
+        self.test_seconds = 0.0
+        self.timed_out = False
+        self.odoo_exit: int | None = None
+        self.analysis: LogAnalysis | None = None  # once the tests phase began
+        self.verdict: Verdict | None = None  # once the verdict was reached
+        self.ci = github.enabled()
+        # The outcome so far: the verdict sets it, a failure or a signal overrides it.
+        self.exit_code: int = ExitCode.PASSED
+        self.message = ""
+        self.summary = ""
+        self.reasons: tuple[str, ...] = ()
+        self.cleanup: CleanupReport | None = None
+
+    def phases(self) -> None:
+        """Every phase in order; the first failure raises out of the block."""
+        self.preflight()
+        self.start_environment()
+        self.wait_ready()
+        self.run_tests()
+        self.judge()
+        self.save_service_logs()
+
+    def enter(self, phase: str, detail: str = "") -> None:
+        """Record, time and announce a phase; readers follow `[harness] phase: NAME`."""
+        self.phase = phase
+        self.clock.enter(phase)
+        self.log.harness(f"{PHASE_MARK} {phase}{' (' + detail + ')' if detail else ''}")
+        write_json(self.artefacts / "state.json", {"phase": phase, "project": self.project, "module": self.module})
+
+    def connect(self) -> Any:
+        """The engine client, created once."""
+        if self.client is None:
+            self.client = engine.connect(self.config.command_timeout)
+        return self.client
+
+    def preflight(self) -> None:
+        """A fresh proof log, the module checks before Docker is touched, then the sweep of dead runs' projects."""
+        for path in (self.config.log_file, self.artefacts / self.config.log_file.name):
+            self.log.add(path)
+        self.enter("preflight")
+        self.log.harness(f"project {self.project}; artefacts in {self.artefacts}")
+        check_module(self.config.addons_path, self.module)
+        self.log.harness(f"module {self.module} found in {self.config.addons_path}")
+        sweep(self.config, self.connect(), log=self.log.harness)
+
+    def choose_port(self, tried: set[int]) -> int:
+        """Lease a free host port from the range (exit 3 when none is)."""
+        self.enter("port")
+        self.lease = ports.acquire_port(
+            self.config.ports,
+            self.config.lock_dir,
+            host=self.config.publish_host,
+            docker_published=lambda: engine.published_ports(self.connect()),
+            skip=tried,
+            range_text=self.config.port_range_text,
+        )
+        self.log.harness(f"port {self.lease.port} leased (lock {self.lease.lock_path})")
+        return self.lease.port
+
+    def start_environment(self) -> None:
+        """`compose up`, retrying with another port when an outside process took ours."""
+        tried: set[int] = set()
+        for attempt in range(1, self.config.up_attempts + 1):
+            self.port = port = self.choose_port(tried)
+            env = {**compose_env(self.config, port), **self.extra_env}
+            self.compose = Compose(self.project, self.config.compose_files, env)
+            if self.watchdog is None:
+                # Armed before the first resource exists: from here on a dead run is torn down for us.
+                write_owner(self.config, self.compose)
+                self.watchdog = watchdog.start(self.compose, self.config.root, self.artefacts / "watchdog.log")
+            # Every docker process of the project is reported to the watchdog, which stops them if we die.
+            self.compose = dataclasses.replace(self.compose, on_spawn=self.watchdog.track)
+            self.enter("up", f"attempt {attempt}, port {port}")
+            with self._ci_group(f"docker compose up ({self.project})"):
+                result = self.compose.up(
+                    self.config.up_timeout,
+                    on_line=lambda text: self.log.harness(f"compose: {text}"),
+                    on_idle=self._heartbeat(
+                        "docker compose up (pulling images, starting containers)", self.config.up_timeout
+                    ),
+                )
+            if result.ok:
+                return
+            if not compose_mod.is_port_clash(result.output):
+                hint = compose_mod.up_failure_hint(result.output)
+                raise EnvironmentProblem(
+                    f"docker compose up failed (exit {result.returncode}); "
+                    + (hint if hint else "see the compose output above")
+                )
+            self.log.harness(f"port {port} was taken before Docker could bind it; tearing down and retrying")
+            self.compose.down(self.config.stop_timeout, self.config.down_timeout)
+            tried.add(port)
+            self.release_port()
+        raise EnvironmentProblem(
+            f"docker compose up lost its port {self.config.up_attempts} times; ports tried: {sorted(tried)}"
+        )
+
+    def wait_ready(self) -> None:
+        """Until /web/health answers 200 or Docker says healthy; fail fast on exit or unhealthy."""
+        assert self.lease is not None
+        url = health_url(self.config.publish_host, self.lease.port)  # the engine's host for tcp:// / ssh://
+        self.enter("readiness", url)
+        seconds = wait_until_ready(
+            url=url,
+            service=self.config.odoo_service,
+            state=lambda: engine.service_state(self.connect(), self.project, self.config.odoo_service),
+            timeout=self.config.ready_timeout,
+            poll=self.config.ready_poll_interval,
+            progress=self.log.harness,
+            progress_interval=self.config.progress_interval,
+        )
+        self.log.harness(f"{self.config.odoo_service} ready after {seconds:.1f} s")
+
+    def run_tests(self) -> None:
+        """Stream the module's test run to the console and the proof logs."""
+        assert self.compose is not None
+        command = odoo_command.build_test_command(self.config, self.module)
+        shown = odoo_command.redact(command, [self.config.db_password])
+        self.enter("tests", " ".join(shown))
+        (self.artefacts / "command.txt").write_text(
+            " ".join(self.compose.exec_argv(self.config.odoo_service, shown)) + "\n"
+        )
+
+        def on_line(line: str) -> None:
+            self.odoo_log.feed(line)
+            self.log.line(line)
+
+        with self._ci_group(f"Odoo: {self.module}'s tests"):
+            outcome = proc.stream(
+                self.compose.exec_argv(self.config.odoo_service, command),
+                on_line,
+                timeout=self.config.test_timeout,
+                env=self.compose.environment(),
+                poll=self.config.ready_poll_interval,
+                on_spawn=self.compose.on_spawn,
+                on_idle=self._heartbeat(
+                    f"Odoo to finish {self.module}'s tests", self.config.test_timeout, SILENCE_REPORT
+                ),
+            )
+        self.test_seconds = outcome.seconds
+        self.timed_out = outcome.timed_out
+        self.odoo_exit = outcome.returncode
+        if outcome.timed_out:
+            self.log.harness(f"the test phase outlived its timeout of {self.config.test_timeout:.0f} s and was stopped")
+
+    def judge(self) -> None:
+        """The verdict from Odoo's exit code and log: exit code, message, summary and failed rules."""
+        self.analysis = analysis = self.odoo_log.result()
+        self.verdict = verdict = verdict_mod.judge(self.odoo_exit, analysis, self.module, timed_out=self.timed_out)
+        counts = Counts.from_analysis(analysis)
+        self.summary = f"{self.module}: {counts.describe()} in {self.test_seconds:.1f} s"
+        if verdict.passed:
+            self.exit_code, self.message = ExitCode.PASSED, self.summary
+            return
+        self.exit_code, self.reasons = ExitCode.TESTS_FAILED, verdict.reasons
+        failed = counts.failures + counts.errors
+        # Failing tests say it best (the block names the first); otherwise the first rule that failed.
+        self.message = f"{failed} of {counts.tests} tests failed" if failed else verdict.reasons[0]
+
+    # --- progress
+
+    def _heartbeat(self, what: str, timeout: float, every: float | None = None) -> Callable[[float], None]:
+        """An on_idle callback: while a command prints nothing, say what the run waits for, every so often."""
+        interval = self.config.progress_interval if every is None else every
+        next_report = [interval]
+
+        def report_silence(seconds: float) -> None:
+            if seconds >= next_report[0]:
+                self.log.harness(f"phase {self.phase}: waiting for {what}, {seconds:.0f} s of {timeout:.0f} s so far")
+                next_report[0] = seconds + interval
+
+        return report_silence
+
+    @contextlib.contextmanager
+    def _ci_group(self, title: str) -> Iterator[None]:
+        """Fold what is printed inside into one group of the CI log (GitHub Actions only)."""
+        if self.ci:
+            self.log.console(github.group(title))
+        try:
+            yield
+        finally:
+            if self.ci:
+                self.log.console(github.END_GROUP)
+
+    # --- failure evidence and teardown
+
+    def save_service_logs(self) -> None:
+        """Keep every service's log before the teardown destroys it."""
+        if self.compose is None:
+            return
+        folder = self.artefacts / "services"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for service in self.compose.services(self.config.command_timeout):
+                (folder / f"{service}.log").write_text(self.compose.logs(service, self.config.command_timeout))
+            self.log.harness(f"service logs saved in {folder}")
+        except HarnessError as exc:
+            self.log.harness(f"could not save service logs: {exc.message}")
+        except OSError as exc:
+            self.log.harness(f"could not save service logs in {folder}: {exc.strerror}")
+
+    def release_port(self) -> None:
+        """Give the port back to other runs."""
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+
+    def clean_up(self) -> CleanupReport | None:
+        """Exactly once: down, verify by label, disarm the watchdog."""
+        if self.compose is None:
+            return None
+        self.enter("teardown", f"docker compose -p {self.project} down -v --remove-orphans")
+        report = teardown(self.compose, self.connect, self.config)
+        self.log.harness(
+            f"cleanup of {self.project} took {report.seconds:.1f} s; "
+            + ("nothing left" if report.clean else f"LEFT BEHIND: {report.leftovers.describe()} {report.error}")
+        )
+        if report.clean:
+            remove_owner(self.config, self.project)
+            if self.watchdog is not None:
+                self.watchdog.disarm()
+        return report
