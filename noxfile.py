@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from harness.config import load_config  # noqa: E402
-from harness.errors import ExitCode  # noqa: E402
+from harness.errors import SIGNAL_EXIT_CODES, ExitCode  # noqa: E402
 from harness.modules import discover_modules, requested_modules  # noqa: E402
 from harness.validate import DEMONSTRATIONS, Spec  # noqa: E402
 
@@ -39,35 +39,52 @@ ASKED = [m for m in requested_modules([*sys.argv, os.environ.get("NOXSESSION", "
 MODULES = FOUND + ASKED or ["<none found>"]
 
 
-def finish(code: int) -> None:
+def selected_sessions(session: nox.Session) -> int:
+    """How many sessions this `nox` command runs (nox has no public count: its manifest knows)."""
+    manifest = getattr(getattr(session, "_runner", None), "manifest", None)
+    try:
+        return len(manifest)  # type: ignore[arg-type]
+    except TypeError:
+        return 1  # unknown: behave as for one session, which keeps the harness's exit code
+
+
+def finish(code: int, session: nox.Session | None = None) -> None:
     """End the session with the harness's exit code.
 
-    nox maps session.error() to 1 and KeyboardInterrupt to 130; SystemExit is
-    the one way 2, 3, 143 and 129 reach the shell unchanged (nox catches only
-    Exception).
+    A session run alone (`nox -s "tests(module='x')"`) raises SystemExit: nox catches only
+    Exception, so 1, 2, 3, 129, 130 and 143 reach the shell unchanged. Among several
+    (`nox -s tests`), a failure is session.error(): nox goes on with the next module and
+    ends with its summary (exit 1). A signal stops the whole command with its own code.
     """
-    if code != ExitCode.PASSED:
+    if code == ExitCode.PASSED:
+        return
+    if session is None or code in SIGNAL_EXIT_CODES.values() or selected_sessions(session) <= 1:
         raise SystemExit(code)
+    try:
+        name = ExitCode(code).name.lower().replace("_", " ")
+    except ValueError:
+        name = "failed"
+    session.error(f"exit {code} ({name})")
 
 
-def harness(*argv: str) -> None:
+def harness(session: nox.Session, *argv: str) -> None:
     """`python -m harness ARGV` in nox's own process (one place maps errors to exit codes: harness.cli)."""
     from harness.cli import main
 
-    finish(main(list(argv)))
+    finish(main(list(argv)), session)
 
 
 @nox.session(python=False)
 @nox.parametrize("module", MODULES)
 def tests(session: nox.Session, module: str) -> None:
     """Run one module's tests in its own Compose project (in nox's process: nox's kill timers never apply)."""
-    harness("run", module)
+    harness(session, "run", module)
 
 
 @nox.session(python=False)
 def modules(session: nox.Session) -> None:
     """Print the modules of the addons path as JSON (the CI matrix)."""
-    harness("modules", "--json")
+    harness(session, "modules", "--json")
 
 
 def _images(*argv: str) -> None:
@@ -100,7 +117,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=False)
 def reap(session: nox.Session) -> None:
     """Remove environments whose run died (`nox -s reap -- --dry-run` only lists them)."""
-    harness("reap", *session.posargs)
+    harness(session, "reap", *session.posargs)
 
 
 def _pytest(session: nox.Session, *args: str) -> None:
@@ -137,7 +154,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=False)
 def validate(session: nox.Session) -> None:
     """Every demonstration, then validation/PROOF.md."""
-    harness("validate", *session.posargs)
+    harness(session, "validate", *session.posargs)
 
 
 def _validation_session(spec: Spec) -> None:
@@ -145,7 +162,7 @@ def _validation_session(spec: Spec) -> None:
 
     def run_one(session: nox.Session) -> None:
         # Posargs go to the CLI as they are, e.g. `-- --phase=readiness`.
-        harness("validate", spec.name, *session.posargs)
+        harness(session, "validate", spec.name, *session.posargs)
 
     run_one.__doc__ = spec.summary
     nox.session(python=False, name=spec.session)(run_one)
