@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from harness import compose as compose_mod
@@ -25,7 +24,7 @@ from harness.naming import project_name
 from harness.odoo_log import LogAnalyser, LogAnalysis
 from harness.proof import ProofLog, write_json
 from harness.readiness import health_url, wait_until_ready
-from harness.result import Counts, PhaseClock
+from harness.result import Counts, PhaseClock, utc_stamp
 from harness.verdict import Verdict
 
 # The line prefix other tools (validate_interrupt, CI) read to follow a run.
@@ -50,7 +49,7 @@ class RunPhases:
         self.clock = PhaseClock()
         self.phase = "preflight"
         self.started = time.monotonic()
-        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.started_at = utc_stamp(time.time())
         self.client: Any = None
         self.lease: ports.PortLease | None = None
         self.port: int | None = None
