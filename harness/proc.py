@@ -171,9 +171,9 @@ def stream(
                     break
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
-                    on_line(line.decode("utf-8", errors="replace").rstrip("\r"))
+                    on_line(_decode(line))
         if pending:
-            on_line(pending.decode("utf-8", errors="replace").rstrip("\r"))
+            on_line(_decode(pending))
         child.wait(timeout=TERMINATE_GRACE)
     except BaseException:
         stop(child)
@@ -181,3 +181,8 @@ def stream(
     finally:
         child.stdout.close()
     return StreamResult(None if timed_out else child.returncode, clock() - started, timed_out)
+
+
+def _decode(line: bytes) -> str:
+    """One line of a child's output as text: bad bytes replaced, a Windows line end dropped."""
+    return line.decode("utf-8", errors="replace").rstrip("\r")
