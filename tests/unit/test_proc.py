@@ -271,3 +271,20 @@ def test_spawn_starts_a_session_leader_with_an_empty_stdin():
                        stdout=subprocess.PIPE)  # fmt: skip
     out, _ = child.communicate(timeout=60)
     assert out.split() == ["True", "''"]
+
+
+def test_proc_is_the_one_place_that_starts_processes():
+    import ast
+    from pathlib import Path
+
+    starters = {"subprocess.Popen", "subprocess.run", "subprocess.call", "subprocess.check_call",
+                "subprocess.check_output", "os.system", "os.popen", "os.spawnv", "os.execv"}  # fmt: skip
+    harness = Path(proc.__file__).parent
+    found = [
+        f"{path.name}:{node.lineno}"
+        for path in sorted(harness.glob("*.py"))
+        if path.name != "proc.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in starters
+    ]
+    assert found == []
