@@ -38,7 +38,7 @@ class Config:
     up_timeout: float = 600.0
     up_attempts: int = 3
     down_timeout: float = 120.0
-    stop_timeout: int = 3
+    stop_timeout: int = 0  # the environment is thrown away: nothing in it needs a graceful stop
     command_timeout: float = 60.0
     odoo_service: str = "odoo"
     db_service: str = "db"

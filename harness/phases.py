@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TextIO
 
 from harness import compose as compose_mod
-from harness import engine, github, odoo_command, ports, proc, watchdog
+from harness import dbcache_steps, engine, github, odoo_command, ports, proc, watchdog
 from harness import verdict as verdict_mod
 from harness.cleanup import CleanupReport, remove_owner, sweep, teardown, write_owner
 from harness.compose import Compose, compose_env
@@ -55,6 +55,7 @@ class RunPhases:
         self.port: int | None = None
         self.compose: Compose | None = None
         self.watchdog: watchdog.Watchdog | None = None
+        self.cache: dbcache_steps.CacheUse | None = None  # decided once, before the first `up`
         # Fed each line as Odoo prints it: the analysis never holds the whole log. Only the summary
         # of the test database counts (build_test_command's `-d` is config.db_name).
         self.odoo_log = LogAnalyser(module, config.db_name)
@@ -76,6 +77,7 @@ class RunPhases:
         self.preflight()
         self.start_environment()
         self.wait_ready()
+        self.prepare_database()
         self.run_tests()
         self.judge()
         self.save_service_logs()
@@ -124,6 +126,11 @@ class RunPhases:
             self.port = port = self.choose_port(tried)
             env = {**compose_env(self.config, port), **self.extra_env}
             self.compose = Compose(self.project, self.config.compose_files, env)
+            if self.cache is None:
+                self.cache = dbcache_steps.prepare(
+                    self.config, self.module, self.compose, self.artefacts, self.log.harness
+                )
+            self.compose = dataclasses.replace(self.compose, files=(*self.compose.files, *self.cache.files))
             if self.watchdog is None:
                 # Armed before the first resource exists: from here on a dead run is torn down for us.
                 write_owner(self.config, self.compose)
@@ -170,6 +177,17 @@ class RunPhases:
             progress_interval=self.config.progress_interval,
         )
         self.log.harness(f"{self.config.odoo_service} ready after {seconds:.1f} s")
+
+    def prepare_database(self) -> None:
+        """With the database cache: restore the entry's filestore, or build the entry (harness/dbcache.py)."""
+        assert self.compose is not None
+        if self.cache is None or not self.cache.plan.uses_cache:
+            return
+        mode = self.cache.plan.mode
+        self.enter("database", f"cache {mode}: {self.cache.plan.image}")
+        dbcache_steps.before_tests(
+            self.compose, self.cache, self.config, on_line=lambda line: self.log.line(f"[cache] {line}")
+        )
 
     def run_tests(self) -> None:
         """Stream the module's test run to the console and the proof logs."""
@@ -260,10 +278,12 @@ class RunPhases:
             self.log.harness(f"could not save service logs in {folder}: {exc.strerror}")
 
     def release_port(self) -> None:
-        """Give the port back to other runs."""
+        """Give the port (and a database cache build lock) back to other runs."""
         if self.lease is not None:
             self.lease.release()
             self.lease = None
+        if self.cache is not None:
+            self.cache.release()
 
     def clean_up(self) -> CleanupReport | None:
         """Exactly once: down, verify by label, disarm the watchdog."""
