@@ -61,6 +61,8 @@ def standin_env(tmp_path: Path, compose_files: tuple[Path, ...] = COMPOSE_FILES,
         "HARNESS_ARTEFACTS_DIR": str(tmp_path / "artefacts"),
         "HARNESS_VALIDATION_DIR": str(tmp_path / "validation"),
         "HARNESS_READY_TIMEOUT": "120",
+        # The stand-in serves the lifecycle tests; the database cache is tested on real Odoo.
+        "HARNESS_DB_CACHE": "0",
     }
     env.update(extra)
     return env

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from tools.images import ODOO_ALIAS, POSTGRES_ALIAS, ensure_images, odoo_source_
 pytestmark = pytest.mark.integration
 
 REAL_COMPOSE = (ROOT / "docker-compose.agent.yml",)
+# One database cache for the session's real runs: the first run of each key builds, the rest hit.
+CACHE_DIR = Path(tempfile.mkdtemp(prefix="harness-dbcache-"))
+# Cases whose dependencies cannot be resolved: the cache stays off and says why.
+UNCACHEABLE = {"missing dependency"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,9 @@ def ensure_real_images() -> dict[str, str]:
 
 
 def real_env(tmp_path: Path, addons: Path = ADDONS, **extra: str) -> dict[str, str]:
-    """HARNESS_* variables for a run on the real images."""
+    """HARNESS_* variables for a run on the real images (the database cache in the session's folder)."""
+    extra.setdefault("HARNESS_DB_CACHE_DIR", str(CACHE_DIR))
+    extra.setdefault("HARNESS_DB_CACHE", "1")
     return standin_env(
         tmp_path,
         REAL_COMPOSE,
@@ -89,9 +96,27 @@ def real_env(tmp_path: Path, addons: Path = ADDONS, **extra: str) -> dict[str, s
     )
 
 
-def run_case(case: Case, tmp_path: Path) -> tuple[int, dict, str, float]:
-    """Run one case through the CLI; (exit code, result.json or {}, output, seconds)."""
-    env = real_env(tmp_path, case.addons)
+@dataclass(frozen=True)
+class Outcome:
+    """What one run said: the parts of the verdict that must not depend on the cache."""
+
+    harness_exit: int
+    odoo_exit: int | None
+    decided_by: str
+    output: str
+    seconds: float
+    result: dict
+
+    @property
+    def verdict(self) -> tuple[int, int | None, tuple[str, ...]]:
+        """Exit codes and the failed rules (their first sentence: counts and times may differ)."""
+        rules = tuple(reason.split(":")[0] for reason in self.result.get("reasons", ()))
+        return self.harness_exit, self.odoo_exit, rules
+
+
+def run_case(case: Case, tmp_path: Path, **extra: str) -> Outcome:
+    """Run one case through the CLI."""
+    env = real_env(tmp_path, case.addons, **extra)
     started = time.monotonic()
     run = cli_run(case.module, env)
     code = run.finish(timeout=900)
@@ -100,21 +125,57 @@ def run_case(case: Case, tmp_path: Path) -> tuple[int, dict, str, float]:
     if case.odoo_exit is not None:
         result_file = Path(env["HARNESS_ARTEFACTS_DIR"]) / project_of(run) / "result.json"
         result = json.loads(result_file.read_text())
-    return code, result, run.output, seconds
+    decided_by = "; ".join(result.get("reasons", ())) or result.get("summary", "") or run.output
+    return Outcome(code, result.get("odoo_exit"), decided_by, run.output, seconds, result)
+
+
+def assert_case(case: Case, outcome: Outcome) -> None:
+    """The expected exit codes and rule, a clean teardown, and real Odoo's version line."""
+    assert outcome.harness_exit == case.harness_exit, outcome.output
+    assert case.rule in (outcome.decided_by if case.odoo_exit is not None else outcome.output), outcome.output
+    if case.odoo_exit is not None:
+        assert outcome.odoo_exit == case.odoo_exit, outcome.output
+        assert outcome.result["cleanup"]["clean"] is True
+        assert "Odoo version 18.0" in outcome.output
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.module for c in CASES])
-def test_verdict_on_real_odoo(real_images: dict[str, str], tmp_path: Path, client: object, case: Case) -> None:
-    code, result, output, seconds = run_case(case, tmp_path)
-    decided_by = "; ".join(result.get("reasons", ())) or result.get("summary", "") or output
-    record_verdict(case.name, result.get("odoo_exit"), code, decided_by, seconds)
-    assert code == case.harness_exit, output
-    assert case.rule in (decided_by if case.odoo_exit is not None else output), output
-    if case.odoo_exit is not None:
-        assert result["odoo_exit"] == case.odoo_exit, output
-        assert result["cleanup"]["clean"] is True
-        assert "Odoo version 18.0" in output
+def test_verdict_on_real_odoo_with_and_without_the_cache(
+    real_images: dict[str, str], tmp_path: Path, client: object, case: Case
+) -> None:
+    uncached = run_case(case, tmp_path / "uncached", HARNESS_DB_CACHE="0")
+    record_verdict(case.name, uncached.odoo_exit, uncached.harness_exit, uncached.decided_by, uncached.seconds)
+    assert_case(case, uncached)
+    cached = run_case(case, tmp_path / "cached")
+    record_verdict(f"{case.name} (cache)", cached.odoo_exit, cached.harness_exit, cached.decided_by, cached.seconds)
+    assert_case(case, cached)
+    assert cached.verdict == uncached.verdict
+    if case.odoo_exit is not None and case.name not in UNCACHEABLE:
+        assert "database cache hit" in cached.output or "database cache miss" in cached.output, cached.output
     assert engine.list_projects(client, "hit-agent-test-") == []
+
+
+def test_four_first_runs_of_one_key_build_it_once(real_images: dict[str, str], tmp_path: Path, client: object) -> None:
+    cache = tmp_path / "cache"
+    cases = [c for c in CASES if c.module in ("fixture_pass", "fixture_fail", "fixture_error", "fixture_notests")]
+    runs = [
+        (case, cli_run(case.module, real_env(tmp_path / case.module, HARNESS_DB_CACHE_DIR=str(cache))))
+        for case in cases
+    ]
+    outputs = []
+    for case, run in runs:
+        code = run.finish(timeout=900)
+        outputs.append(run.output)
+        assert code == case.harness_exit, run.output
+    builds = [o for o in outputs if "database cache miss: this run builds" in o]
+    assert len(builds) == 1, "\n\n".join(outputs)
+    assert sum("another run is building this entry" in o for o in outputs) == 3
+    entries = [p for p in cache.iterdir() if p.is_dir()]
+    assert len(entries) == 1 and (entries[0] / "entry.json").is_file()
+    assert engine.list_projects(client, "hit-agent-test-") == []
+    # The next run of the key uses the entry.
+    again = run_case(cases[0], tmp_path / "again", HARNESS_DB_CACHE_DIR=str(cache))
+    assert again.harness_exit == 0 and "database cache hit" in again.output, again.output
 
 
 def _rpc(port: int, method: str, *args: object) -> dict:
