@@ -138,10 +138,14 @@ def failure(config: Config, demo: Demonstration, options: Options) -> None:
     _finish_run(demo, config, result)
     demo.expect(result.exit_code not in (ExitCode.PASSED,), f"non-zero exit code (got {result.exit_code})")
     demo.expect(result.exit_code == ExitCode.TESTS_FAILED, "exit code 1: the tests failed, not the environment")
-    demo.expect(
-        any("FAIL:" in line and "test_injected_failure" in line for line in demo.log_tail),
-        "the log shows `FAIL: TestHarnessInjectedFailure.test_injected_failure`",
-    )
+    # The whole log, not its tail: real Odoo prints a hundred lines and more after a FAIL block.
+    log = demo.folder / config.log_file.name if demo.folder is not None else config.log_file
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.is_file() else []
+    at = next((i for i, line in enumerate(lines) if "FAIL:" in line and "test_injected_failure" in line), None)
+    demo.expect(at is not None, "the log shows `FAIL: TestHarnessInjectedFailure.test_injected_failure`")
+    if at is not None:
+        end = next((i for i in range(at, len(lines)) if lines[i].startswith("AssertionError")), at)
+        demo.excerpt = lines[at : end + 1]
     demo.expect(before == after, f"source tree unchanged: sha256 {before[:16]}… before and {after[:16]}… after")
 
 

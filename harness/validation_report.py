@@ -25,6 +25,8 @@ class Demonstration:
     seconds: float = 0.0
     folder: Path | None = None
     log_tail: list[str] = dataclasses.field(default_factory=list)
+    # Lines of the log the proof quotes on their own (a FAIL block may lie before the tail).
+    excerpt: list[str] = dataclasses.field(default_factory=list)
     cleanup_check: str = ""
 
     def expect(self, condition: bool, what: str) -> None:
@@ -76,6 +78,8 @@ def proof_markdown(config: Config, demos: list[Demonstration]) -> str:
             "",
         ]
         out += [f"- [x] {check}" for check in demo.checks] + [f"- [ ] {failed}" for failed in demo.failures] + [""]
+        if demo.excerpt:
+            out += [f"From `{config.log_file.name}`:", "", "```text", *demo.excerpt, "```", ""]
         out += [
             f"Last {len(demo.log_tail)} lines of `{config.log_file.name}`:",
             "",
