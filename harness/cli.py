@@ -18,13 +18,17 @@ def run_command(config: Config, module: str) -> int:
 
 
 def reap_command(config: Config, dry_run: bool) -> int:
-    """Remove this prefix's projects whose owner is gone (or list them with --dry-run)."""
+    """Remove this prefix's projects whose owner is gone, and stale database cache entries (--dry-run: list)."""
+    from harness import dbcache
     from harness.cleanup import sweep
     from harness.engine import connect
 
     entries = sweep(config, connect(config.command_timeout), dry_run=dry_run)
     if not entries:
         print(f"reap: no project starting with {config.project_prefix} on the engine")
+    removed = dbcache.reap(config, log=lambda line: print(f"reap: {line}"), dry_run=dry_run)
+    if not removed:
+        print(f"reap: no stale database cache entry (entries live in {config.db_cache_dir})")
     return ExitCode.ENVIRONMENT if any(e.action == "failed" for e in entries) else ExitCode.PASSED
 
 
@@ -50,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one module's tests in an isolated environment")
     run.add_argument("module")
+    run.add_argument("--no-db-cache", action="store_true", help="start from a new database, as HARNESS_DB_CACHE=0 does")
     reap = sub.add_parser("reap", help="remove environments whose run died")
     reap.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     mods = sub.add_parser("modules", help="list the modules in the addons path")
@@ -69,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config()
         if args.command == "run":
+            if args.no_db_cache:
+                config = config.with_overrides(db_cache=False)
             return run_command(config, args.module)
         if args.command == "reap":
             return reap_command(config, args.dry_run)

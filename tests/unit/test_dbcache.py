@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import json
+import os
+import time
 from pathlib import Path
 
 import pytest
 
-from harness import dbcache
+from harness import dbcache, proc
 from harness.config import Config
 from harness.dbcache import Addon, Unresolvable
 
@@ -129,3 +132,59 @@ def test_one_run_builds_a_key_the_others_go_uncached(tmp_path: Path) -> None:
     first.release()
     assert second.acquire()
     second.release()
+
+
+def _entry(config: Config, key: str, *, complete: bool = True, age_days: float = 0.0) -> Path:
+    folder = config.db_cache_dir / key
+    folder.mkdir(parents=True)
+    if complete:
+        entry = folder / dbcache.ENTRY_FILE
+        entry.write_text(json.dumps({"odoo_image_id": "sha256:odoo", "postgres_image_id": "sha256:pg"}))
+        stamp = time.time() - age_days * 86400
+        os.utime(entry, (stamp, stamp))
+    return folder
+
+
+def test_reap_removes_half_built_stale_and_orphaned_entries_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = Config(root=tmp_path, db_cache_dir=tmp_path / "cache", db_cache_unused_days=7)
+    present = {"sha256:odoo", "sha256:pg", *(f"{dbcache.REPOSITORY}:{k}" for k in ("fresh", "old", "half"))}
+    monkeypatch.setattr(dbcache, "image_id", lambda ref, timeout: ref if ref in present else None)
+    removed_images: list[str] = []
+    listed = [f"{dbcache.REPOSITORY}:{k}" for k in ("fresh", "old", "half", "noentry")]
+
+    def fake_run(argv: list[str], timeout: float) -> proc.Result:
+        if argv[:3] == ["docker", "image", "ls"]:
+            return proc.Result(tuple(argv), 0, "\n".join(listed), "", 0.0)
+        removed_images.append(argv[-1])
+        listed.remove(argv[-1])
+        return proc.Result(tuple(argv), 0, "", "", 0.0)
+
+    monkeypatch.setattr(dbcache.proc, "run", fake_run)
+    _entry(config, "fresh")
+    _entry(config, "old", age_days=8)
+    _entry(config, "half", complete=False)
+    lines: list[str] = []
+    assert dbcache.reap(config, lines.append, dry_run=True) == ["half", "noentry", "old"]
+    assert removed_images == [] and (config.db_cache_dir / "old").is_dir()
+    assert dbcache.reap(config, lines.append) == ["half", "noentry", "old"]
+    assert sorted(removed_images) == [f"{dbcache.REPOSITORY}:{k}" for k in ("half", "noentry", "old")]
+    assert [p.name for p in config.db_cache_dir.iterdir() if p.is_dir()] == ["fresh"]
+    # The image it was built from is gone: the entry goes too.
+    present.discard("sha256:odoo")
+    assert dbcache.reap(config, lines.append) == ["fresh"]
+    assert any("no longer exists" in line for line in lines)
+
+
+def test_reap_leaves_an_entry_being_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = Config(root=tmp_path, db_cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(dbcache, "image_id", lambda ref, timeout: None)
+    monkeypatch.setattr(dbcache.proc, "run", lambda argv, timeout: proc.Result(tuple(argv), 0, "", "", 0.0))
+    _entry(config, "building", complete=False)
+    lock = dbcache.BuildLock(config, "building")
+    assert lock.acquire()
+    try:
+        assert dbcache.reap(config, lambda _line: None) == []
+    finally:
+        lock.release()
