@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 import psutil
 from docker import DockerClient
 
-from harness import engine
+from harness import engine, ports
 from harness.compose import Compose
 from harness.config import Config
 from harness.errors import HarnessError
@@ -135,6 +136,12 @@ def owners_dir(config: Config) -> Path:
     return config.lock_dir / "owners"
 
 
+def _owners_dir_for_writing(config: Config) -> Path:
+    """The owners folder, created open to every user (ports.shared_dir): each user's runs record there."""
+    ports.shared_dir(config.lock_dir)
+    return ports.shared_dir(owners_dir(config))
+
+
 def write_owner(config: Config, compose: Compose) -> Path:
     """Record this process as the owner of `compose.project` (with the project's environment, for `down`)."""
     pid = os.getpid()
@@ -147,7 +154,7 @@ def write_owner(config: Config, compose: Compose) -> Path:
         tuple(str(f) for f in compose.files),
         dict(compose.env),
     )
-    path = owners_dir(config) / f"{compose.project}.json"
+    path = _owners_dir_for_writing(config) / f"{compose.project}.json"
     write_json(path, dataclasses.asdict(record))
     return path
 
@@ -164,8 +171,13 @@ def read_owner(config: Config, project: str) -> OwnerRecord | None:
 
 
 def remove_owner(config: Config, project: str) -> None:
-    """Forget the owner record once the project is gone."""
-    (owners_dir(config) / f"{project}.json").unlink(missing_ok=True)
+    """Forget the owner record once the project is gone.
+
+    A record of another user's run, swept by this user, stays: the sticky owners folder lets
+    only its writer delete it, and a record whose project is gone is never read again.
+    """
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        (owners_dir(config) / f"{project}.json").unlink()
 
 
 def compose_for_record(project: str, record: OwnerRecord | None) -> Compose:

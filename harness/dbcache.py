@@ -31,8 +31,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, NamedTuple
 
-from harness import proc
+from harness import ports, proc
 from harness.config import Config
+from harness.errors import EnvironmentProblem
 from harness.hashing import content_hash
 from harness.modules import MANIFEST, read_manifest
 
@@ -113,10 +114,13 @@ def image_manifests(odoo_image: str, odoo_image_id: str, config: Config) -> dict
     result = proc.run(argv, timeout=config.command_timeout)
     if not result.ok:
         raise Unresolvable(f"could not read the addons of {odoo_image}: {result.output.strip()[-300:]}")
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(result.stdout, encoding="utf-8")
-    tmp.replace(memo)
+    try:  # the memo only saves the next run a container; a folder another user made may refuse it
+        ports.shared_dir(memo.parent)
+        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(result.stdout, encoding="utf-8")
+        tmp.replace(memo)
+    except (OSError, EnvironmentProblem):
+        pass
     return {k: Addon(*v) for k, v in json.loads(result.stdout).items()}
 
 

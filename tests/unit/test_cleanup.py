@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -271,6 +272,23 @@ def test_write_read_remove_owner_round_trip(config):
     remove_owner(config, compose.project)
     assert read_owner(config, compose.project) is None
     remove_owner(config, compose.project)  # idempotent
+
+
+def test_owner_records_go_to_a_folder_every_user_can_write(config):
+    path = write_owner(config, Compose("hub-agent-test-x-1-abc", ()))
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o1777
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o1777
+
+
+def test_a_record_of_another_users_run_that_the_sticky_folder_keeps_is_left(config, monkeypatch):
+    path = write_owner(config, Compose("hub-agent-test-x-1-abc", ()))
+
+    def refused(self, missing_ok=False):
+        raise PermissionError(1, "Operation not permitted", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    remove_owner(config, "hub-agent-test-x-1-abc")  # no error: the sweep goes on
+    assert path.exists()
 
 
 @pytest.mark.parametrize("content", ["", "{not json", '{"project": "p"}', "[]"])

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from harness.errors import ExitCode, NoFreePort
+from harness.errors import EnvironmentProblem, ExitCode, NoFreePort
 from harness.ports import acquire_port, hold_ports, port_is_bindable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -208,3 +211,131 @@ def test_hold_ports_listens_and_closes(unused_ports):
         assert [s.getsockname()[1] for s in sockets] == [a, b]
         assert not port_is_bindable(a) and not port_is_bindable(b)
     assert port_is_bindable(a) and port_is_bindable(b)
+
+
+# --- one lock folder for every user of the machine
+
+
+def test_a_lock_folder_the_harness_creates_is_open_to_every_user_like_tmp(tmp_path, unused_ports):
+    (port,) = unused_ports(1)
+    old = os.umask(0o077)  # the strictest umask a user may have
+    try:
+        lease = acquire_port([port], tmp_path / "shared" / "locks")
+    finally:
+        os.umask(old)
+    lease.release()
+    assert stat.S_IMODE((tmp_path / "shared" / "locks").stat().st_mode) == 0o1777
+    assert stat.S_IMODE(lease.lock_path.stat().st_mode) == 0o666
+
+
+def test_an_existing_lock_folder_keeps_its_mode(tmp_path, unused_ports):
+    (port,) = unused_ports(1)
+    (tmp_path / "mine").mkdir(mode=0o700)
+    acquire_port([port], tmp_path / "mine").release()
+    assert stat.S_IMODE((tmp_path / "mine").stat().st_mode) == 0o700
+
+
+def test_a_lock_folder_this_user_cannot_write_names_the_fix(tmp_path, unused_ports, monkeypatch):
+    (port,) = unused_ports(1)
+    (tmp_path / "old").mkdir(mode=0o755)
+    monkeypatch.setattr(os, "access", lambda *_a, **_k: False)  # as for a user other than its owner
+    with pytest.raises(EnvironmentProblem) as caught:
+        acquire_port([port], tmp_path / "old")
+    assert caught.value.exit_code == ExitCode.ENVIRONMENT
+    assert f"find {tmp_path / 'old'} -type d -exec chmod 1777 {{}} +" in caught.value.message
+    assert "HARNESS_LOCK_DIR" in caught.value.message
+
+
+def test_a_lock_file_this_user_may_only_read_still_locks(tmp_path, unused_ports, monkeypatch):
+    """Another user's lock file from an older harness (0644): flock needs no write access."""
+    (port,) = unused_ports(1)
+    lock = tmp_path / f"port-{port}.lock"
+    lock.write_text("1\n")
+    real_open = os.open
+
+    def no_write(path, flags, *args):
+        if str(path) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_write)
+    lease = acquire_port([port], tmp_path)
+    try:
+        assert lease.port == port
+        assert lock.read_text() == "1\n"  # not ours to write
+        assert not other_process_can_lock(lock)
+    finally:
+        lease.release()
+
+
+AS_ANOTHER_USER = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from harness.errors import HarnessError
+    from harness.ports import acquire_port
+    os.umask(0o022)
+    try:
+        lease = acquire_port([int(sys.argv[2])], Path(sys.argv[1]))
+    except HarnessError as exc:
+        print(exc.message)
+        sys.exit(3)
+    print(lease.lock_path.read_text().strip() == str(os.getpid()))
+    """
+)
+
+
+def runnable_by_nobody() -> str:
+    """A Python that user nobody may run and that finds the repository (harness.ports needs only the stdlib)."""
+    for python in (sys.executable, shutil.which("python3", path="/usr/bin:/bin") or ""):
+        try:
+            check = subprocess.run(
+                [python, "-c", "import harness.ports"], user=65534, cwd=REPO, capture_output=True, timeout=30
+            )
+        except OSError:
+            continue
+        if check.returncode == 0:
+            return python
+    pytest.skip("user nobody can run no Python here, or cannot read the repository")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to run as another user")
+def test_another_user_leases_ports_in_the_folder_roots_runs_made(unused_ports):
+    """The real thing: root's runs made the folder; `nobody` leases ports in it and sees root's leases."""
+    free, held, legacy = unused_ports(3)
+    base = Path(tempfile.mkdtemp(prefix="harness-users-"))  # /tmp: reachable by nobody, unlike pytest's tmp_path
+    try:
+        base.chmod(0o755)
+        python = runnable_by_nobody()
+        locks = base / "locks"
+        acquire_port([free], locks).release()
+        root_lease = acquire_port([held], locks)
+        (locks / f"port-{legacy}.lock").write_text("1\n")  # an older harness's 0644 file
+        (locks / f"port-{legacy}.lock").chmod(0o644)
+
+        def as_nobody(folder, port):
+            return subprocess.run(
+                [python, "-c", AS_ANOTHER_USER, str(folder), str(port)],
+                user=65534,
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+
+        try:
+            got = as_nobody(locks, free)
+            assert (got.returncode, got.stdout.strip()) == (0, "True"), got.stderr
+            got = as_nobody(locks, held)
+            assert got.returncode == 3 and "held by another harness run" in got.stdout, got.stderr
+            got = as_nobody(locks, legacy)
+            assert (got.returncode, got.stdout.strip()) == (0, "False"), got.stderr
+        finally:
+            root_lease.release()
+        old = base / "old"
+        old.mkdir(mode=0o755)  # the folder an older harness made
+        got = as_nobody(old, free)
+        assert got.returncode == 3 and f"find {old} -type d -exec chmod 1777" in got.stdout, got.stderr
+    finally:
+        shutil.rmtree(base)
