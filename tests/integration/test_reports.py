@@ -113,3 +113,21 @@ def test_an_interrupt_writes_a_failing_report_with_the_tests_seen_so_far(env: di
     assert block["result"] == ["INTERRUPTED  fixture_slow  (exit 130)"]
     assert block["reason"] == ["interrupted by SIGINT during phase tests"]
     assert block["tests"][0].endswith("so far (stopped in phase tests)")
+
+
+def test_under_github_actions_odoo_is_grouped_tests_annotated_and_summarised(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    summary = tmp_path / "step-summary.md"
+    ci = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_WORKSPACE": env["HARNESS_ROOT"]}
+    run = cli_run("fixture_fail", {**env, **ci})
+    assert run.finish() == 1, run.output
+    opened = run.lines.index("::group::Odoo: fixture_fail's tests")
+    closed = run.lines.index("::endgroup::", opened)
+    assert any("FAIL: TestItem.test_injected_failure" in line for line in run.lines[opened:closed])
+    assert (
+        "::error file=tests/fixtures/addons/fixture_fail/tests/test_item.py,line=9,"
+        "title=fixture_fail%3A failure in TestItem.test_injected_failure::AssertionError: True != False"
+    ) in run.lines
+    assert "| `fixture_fail` | ❌ FAILED | 1 | 2 | 1 | 0 | 0 |" in summary.read_text()
+    assert "::" not in Path(env["HARNESS_LOG_FILE"]).read_text()  # workflow commands stay on the console
