@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import os
 import re
 import shutil
@@ -33,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from harness import proc
+from harness import hashing, proc
 from harness.errors import EnvironmentProblem
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -127,42 +126,8 @@ class ImageSpec:
 
 
 def content_hash(entries: Iterable[tuple[str, Path]], extra: Iterable[str] = ()) -> str:
-    """12 hex digits of SHA-256 over named files' names, modes and bytes, then `extra`.
-
-    Each entry is (name, path); a folder stands for every file below it (sorted, named
-    `name/relative path`, caches skipped). Only the given names enter the hash, so it does
-    not depend on where the repository or the Odoo source lies on this machine.
-    """
-    digest = hashlib.sha256()
-    for entry_name, path in entries:
-        for name, file in _files_of(entry_name, Path(path)):
-            executable = "x" if os.stat(file).st_mode & 0o111 else "-"
-            _update_framed(digest.update, b"file", f"{name}\0{executable}".encode())
-            with open(file, "rb") as handle:
-                for chunk in iter(lambda handle=handle: handle.read(1 << 20), b""):
-                    digest.update(chunk)
-    for item in extra:
-        _update_framed(digest.update, b"extra", item.encode())
-    return digest.hexdigest()[:12]
-
-
-def _update_framed(update: Callable[[bytes], None], *parts: bytes) -> None:
-    """Feed length-prefixed parts so different inputs can never run together."""
-    for part in parts:
-        update(len(part).to_bytes(8, "big"))
-        update(part)
-
-
-def _files_of(name: str, path: Path) -> list[tuple[str, Path]]:
-    """(name, file) pairs a named path contributes to a content hash."""
-    if path.is_file():
-        return [(name, path)]
-    if not path.is_dir():
-        raise FileNotFoundError(f"cannot hash {path}: no such file or directory")
-    files = [
-        p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix not in {".pyc", ".pyo"}
-    ]
-    return sorted((f"{name}/{p.relative_to(path).as_posix()}", p) for p in files)
+    """12 hex digits of the project's one tree hash (harness.hashing): short enough for a tag."""
+    return hashing.content_hash(entries, extra)[:12]
 
 
 def base_reference() -> str:
