@@ -1,6 +1,6 @@
 """What an Odoo 18 test log says about one module, read a line at a time as Odoo prints it.
 
-Pure (no Docker, no processes), so it is tested against real Odoo 18 logs in tests/fixtures/odoo_logs.
+Pure (no Docker, no processes), so it is tested against real Odoo 18 logs, recorded.
 The formats come from Odoo 18's odoo/netsvc.py (the line prefix), odoo/tests/result.py (Starting,
 FAIL/ERROR blocks, skips, stats), odoo/tests/suite.py (class-level errors), odoo/service/server.py
 (the odoo.tests.result summary) and odoo/modules/loading.py (module-state errors).
