@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from harness import hashing, proc
+from harness import hashing, ports, proc
 from harness.errors import EnvironmentProblem
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -244,9 +244,10 @@ def _image_id(ref: str) -> str | None:
 @contextlib.contextmanager
 def _build_lock() -> Iterator[None]:
     """Serialise builds between concurrent harness runs on this machine."""
-    lock_dir = Path(tempfile.gettempdir()) / "hub-harness"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / "standin-images.lock", "w", encoding="utf-8") as handle:
+    # The harness's shared lock folder: every user's builds on this machine wait for each other.
+    path = ports.shared_dir(Path(tempfile.gettempdir()) / "hub-harness") / "standin-images.lock"
+    fd, _ = ports.open_lock_file(path)
+    with os.fdopen(fd, "rb") as handle:
         deadline = time.monotonic() + LOCK_TIMEOUT
         while True:
             try:
@@ -254,7 +255,7 @@ def _build_lock() -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise EnvironmentProblem(f"another stand-in image build held {handle.name} too long") from None
+                    raise EnvironmentProblem(f"another stand-in image build held {path} too long") from None
                 time.sleep(0.5)
         try:
             yield
