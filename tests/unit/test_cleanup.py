@@ -186,8 +186,11 @@ def test_process_start_time_of_a_dead_pid_is_none():
 
 def test_a_zombie_is_not_a_live_owner():
     """A child that exited but was not waited for still has a pid: it is not running."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    # It runs until we close its stdin: its start time is read while it surely runs (a child
+    # that exits at once can be a zombie already on a loaded machine).
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     started = process_start_time(child.pid)
+    child.stdin.close()
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and process_start_time(child.pid) is not None:
         time.sleep(0.02)
