@@ -56,7 +56,8 @@ with_timeout() { # `timeout` is not on every system (macOS has none)
     if command -v timeout >/dev/null 2>&1; then timeout "$@"; else shift; "$@"; fi
 }
 
-has() { if command -v "$1" >/dev/null 2>&1; then echo yes; else echo no; fi; }
+# sbin too: a normal user's PATH on Debian lacks it, where debootstrap and dockerd live.
+has() { if PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; then echo yes; else echo no; fi; }
 
 engine_state() {
     local out

@@ -72,6 +72,18 @@ def test_debootstrap_only_when_asked_for(tmp_path):
     assert plan_lines(result) == ["apt-get install debootstrap"]
 
 
+@pytest.mark.skipif(
+    not any(Path(d, "debootstrap").exists() for d in ("/usr/local/sbin", "/usr/sbin", "/sbin")),
+    reason="debootstrap is not installed in an sbin folder here",
+)
+def test_debootstrap_in_sbin_is_found_when_the_users_path_lacks_sbin(tmp_path):
+    """Debian's PATH for a normal user has no /usr/sbin, where debootstrap is: it is installed all the same."""
+    probes = {"PROVISION_ENGINE": "yes", "PROVISION_COMPOSE": "yes", "PROVISION_UID": "1000"}
+    result = plan("--plan", "--with-debootstrap", tmp_path=tmp_path, **probes)  # PATH: no sbin
+    assert result.returncode == 0, result.stderr
+    assert "nothing to do" in result.stdout
+
+
 def test_non_root_needing_an_install_gets_a_clear_error(tmp_path):
     result = plan("--plan", tmp_path=tmp_path, **{**UBUNTU, "PROVISION_UID": "1000"})
     assert result.returncode == 1
