@@ -26,8 +26,10 @@ COMPOSE_FILES = (ROOT / "docker-compose.agent.yml", STANDIN / "compose.override.
 FAULTS_OVERRIDE = STANDIN / "faults.override.yml"
 # Test-only code that wraps the run's phase hook in a child run (see fault_pause()).
 FAULT_INJECTION = Path(__file__).resolve().parent / "fault_injection"
-# A prefix of the tests' own: their sweep can never touch a developer's real runs.
-PREFIX = "hit"
+# A prefix of the tests' own: their sweep can never touch a developer's real runs. Two test
+# sessions on one engine at once (say the stand-in tests beside the real-Odoo matrix) each set
+# HARNESS_TEST_PREFIX, so neither counts the other's live projects as its own leftovers.
+PREFIX = os.environ.get("HARNESS_TEST_PREFIX", "hit")
 MATRIX: list[tuple[str, str, str, str]] = []
 VERDICTS: list[tuple[str, str, str, str, str]] = []
 

@@ -16,6 +16,7 @@ from harness import engine
 from tests.integration.conftest import (
     COMPOSE_FILES,
     FAULTS_OVERRIDE,
+    PREFIX,
     cli_run,
     config_from,
     nox_run,
@@ -36,7 +37,7 @@ def test_passing_module_exits_0_through_nox(env: dict[str, str], client: object)
     code = run.finish()
     assert code == 0, run.output
     project = project_of(run)
-    assert re.fullmatch(r"hit-agent-test-fixture_pass-\d{10}-[0-9a-f]{5,}", project)
+    assert re.fullmatch(rf"{PREFIX}-agent-test-fixture_pass-\d{{10}}-[0-9a-f]{{5,}}", project)
     log = Path(env["HARNESS_LOG_FILE"]).read_text()
     assert "odoo.tests.result: 0 failed, 0 error(s) of 3 tests" in log
     assert "[harness] tests          3 tests, 0 failures, 0 errors, 0 skipped" in log  # the final block
@@ -70,7 +71,7 @@ def test_missing_module_exits_2_before_anything_starts(env: dict[str, str], clie
             since=since, until=int(time.time()) + 1, decode=True, filters={"type": "container", "event": "create"}
         )
     )
-    assert not [e for e in events if "hit-agent-test-no_such_module" in json.dumps(e)]
+    assert not [e for e in events if f"{PREFIX}-agent-test-no_such_module" in json.dumps(e)]
 
 
 def test_exit_0_with_0_tests_is_reported_as_failure(env: dict[str, str]) -> None:
