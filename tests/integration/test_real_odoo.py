@@ -14,13 +14,23 @@ import signal
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness import engine
-from tests.integration.conftest import ADDONS, ROOT, cli_run, project_of, record_verdict, standin_env
+from tests.integration.conftest import (
+    ADDONS,
+    ROOT,
+    Child,
+    cli_run,
+    prefix_leftovers,
+    project_of,
+    record_verdict,
+    standin_env,
+)
 from tools.images import ODOO_ALIAS, POSTGRES_ALIAS, ensure_images, odoo_source_from_env, odoo_spec, postgres_spec
 
 pytestmark = pytest.mark.integration
@@ -53,7 +63,7 @@ CASES = [
     Case("module with no tests", "fixture_notests", 1, 0, "0 tests"),
     Case("all tests skipped", "fixture_allskipped", 1, 0, "skipped"),
     Case("view ParseError at install", "fixture_parseerror", 1, 255, "could not be installed"),
-    Case("missing dependency", "fixture_missingdep", 1, 0, "fixture_no_such_dependency"),
+    Case("missing dependency", "fixture_missingdep", 1, 255, "fixture_no_such_dependency"),
     Case("installable: False", "fixture_uninstallable", 2, None, "says installable: False"),
     Case("depends on mail", "fixture_mail", 0, 0, "fixture_mail: 2 tests, 0 failures, 0 errors"),
     Case("logs ERROR, tests pass", "fixture_logs_error", 0, 0, "fixture_logs_error: 3 tests, 0 failures"),
@@ -116,11 +126,18 @@ class Outcome:
 
 def run_case(case: Case, tmp_path: Path, **extra: str) -> Outcome:
     """Run one case through the CLI."""
+    return start_case(case, tmp_path, **extra)()
+
+
+def start_case(case: Case, tmp_path: Path, **extra: str) -> Callable[[], Outcome]:
+    """Start one case through the CLI; the returned function waits for it and reads its outcome."""
     env = real_env(tmp_path, case.addons, **extra)
     started = time.monotonic()
     run = cli_run(case.module, env)
-    code = run.finish(timeout=900)
-    seconds = time.monotonic() - started
+    return lambda: _outcome(case, env, run, run.finish(timeout=900), time.monotonic() - started)
+
+
+def _outcome(case: Case, env: dict[str, str], run: Child, code: int, seconds: float) -> Outcome:
     result: dict = {}
     if case.odoo_exit is not None:
         result_file = Path(env["HARNESS_ARTEFACTS_DIR"]) / project_of(run) / "result.json"
@@ -143,16 +160,17 @@ def assert_case(case: Case, outcome: Outcome) -> None:
 def test_verdict_on_real_odoo_with_and_without_the_cache(
     real_images: dict[str, str], tmp_path: Path, client: object, case: Case
 ) -> None:
-    uncached = run_case(case, tmp_path / "uncached", HARNESS_DB_CACHE="0")
+    # Both at once: two cores, and a CI budget; each run has its own project, port and database.
+    waiting = [start_case(case, tmp_path / "uncached", HARNESS_DB_CACHE="0"), start_case(case, tmp_path / "cached")]
+    uncached, cached = (wait() for wait in waiting)
     record_verdict(case.name, uncached.odoo_exit, uncached.harness_exit, uncached.decided_by, uncached.seconds)
     assert_case(case, uncached)
-    cached = run_case(case, tmp_path / "cached")
     record_verdict(f"{case.name} (cache)", cached.odoo_exit, cached.harness_exit, cached.decided_by, cached.seconds)
     assert_case(case, cached)
     assert cached.verdict == uncached.verdict
     if case.odoo_exit is not None and case.name not in UNCACHEABLE:
         assert "database cache hit" in cached.output or "database cache miss" in cached.output, cached.output
-    assert engine.list_projects(client, "hit-agent-test-") == []
+    assert prefix_leftovers(client) == []
 
 
 def test_four_first_runs_of_one_key_build_it_once(real_images: dict[str, str], tmp_path: Path, client: object) -> None:
@@ -172,7 +190,7 @@ def test_four_first_runs_of_one_key_build_it_once(real_images: dict[str, str], t
     assert sum("another run is building this entry" in o for o in outputs) == 3
     entries = [p for p in cache.iterdir() if p.is_dir()]
     assert len(entries) == 1 and (entries[0] / "entry.json").is_file()
-    assert engine.list_projects(client, "hit-agent-test-") == []
+    assert prefix_leftovers(client) == []
     # The next run of the key uses the entry.
     again = run_case(cases[0], tmp_path / "again", HARNESS_DB_CACHE_DIR=str(cache))
     assert again.harness_exit == 0 and "database cache hit" in again.output, again.output
