@@ -30,10 +30,10 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
 
 from harness import hashing, ports, proc
 from harness.errors import EnvironmentProblem
+from tools import rootfs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IMAGES_DIR = REPO_ROOT / "images"
@@ -47,60 +47,9 @@ REPOSITORY = "hub-harness"
 ODOO_ALIAS = f"{REPOSITORY}/odoo:18.0"
 POSTGRES_ALIAS = f"{REPOSITORY}/postgres:15"
 STANDIN_ALIAS = f"{REPOSITORY}/standin-odoo:current"
-SUITE = "bookworm"
-VARIANT = "minbase"
-# What Odoo 18's own debian/control asks for, all in bookworm (python3-lxml stands in for
-# python3-lxml-html-clean, which bookworm folds into it), plus postgresql-15 so the db image
-# needs no second root filesystem, and curl for the work order's healthcheck.
-PACKAGES: tuple[str, ...] = (
-    "adduser", "ca-certificates", "curl", "postgresql-15", "postgresql-client",
-    "python3", "python3-asn1crypto", "python3-babel", "python3-cbor2", "python3-chardet",
-    "python3-cryptography", "python3-dateutil", "python3-decorator", "python3-docutils",
-    "python3-freezegun", "python3-geoip2", "python3-gevent", "python3-greenlet", "python3-idna",
-    "python3-jinja2", "python3-libsass", "python3-lxml", "python3-markupsafe", "python3-num2words",
-    "python3-ofxparse", "python3-openpyxl", "python3-openssl", "python3-passlib", "python3-pil",
-    "python3-polib", "python3-psutil", "python3-psycopg2", "python3-pypdf2", "python3-qrcode",
-    "python3-renderpm", "python3-reportlab", "python3-requests", "python3-rjsmin", "python3-stdnum",
-    "python3-tz", "python3-urllib3", "python3-vobject", "python3-werkzeug", "python3-xlrd",
-    "python3-xlsxwriter", "python3-zeep",
-)  # fmt: skip
-# Left out of the image (tar --exclude): caches, docs, the cluster Debian's postinst creates
-# (the db entrypoint runs its own initdb), and LLVM, which only serves PostgreSQL's JIT
-# (switched off in the db image) yet weighs some 130 MB.
-ROOTFS_EXCLUDES: tuple[str, ...] = (
-    "./dev/*",
-    "./proc/*",
-    "./sys/*",
-    "./tmp/*",
-    "./var/cache/apt/archives/*.deb",
-    "./var/cache/apt/*.bin",
-    "./var/lib/apt/lists/*",
-    "./usr/share/doc/*",
-    "./usr/share/man/*",
-    "./usr/share/info/*",
-    "./usr/share/locale/*",
-    "./var/lib/postgresql/15/main",
-    "./etc/postgresql/15/main",
-    "./usr/lib/*/libLLVM-*",
-    "./usr/lib/*/libz3.so*",
-    "./usr/lib/postgresql/15/lib/llvmjit*",
-    "./usr/lib/postgresql/15/lib/bitcode",
-)
-IMPORT_CHANGES: tuple[str, ...] = (
-    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "ENV LANG=C.UTF-8",
-    "LABEL hub-harness.image=base",
-    'CMD ["bash"]',
-)
-MIRROR_ENV = "HARNESS_DEBIAN_MIRROR"
-
 QUICK_TIMEOUT = 60.0
-DEBOOTSTRAP_TIMEOUT = 1200.0
-APT_TIMEOUT = 1800.0
-IMPORT_TIMEOUT = 900.0
 BUILD_TIMEOUT = 1200.0
 LOCK_TIMEOUT = 3600.0
-_OUTPUT_TAIL_LINES = 40
 
 Log = Callable[[str], None]
 
@@ -134,11 +83,11 @@ def base_reference() -> str:
     """The base image's reference: a hash of everything that goes into its root filesystem."""
     extra = [
         f"builder={BUILDER_VERSION}",
-        f"suite={SUITE}",
-        f"variant={VARIANT}",
-        "packages=" + ",".join(sorted(PACKAGES)),
-        "excludes=" + ",".join(ROOTFS_EXCLUDES),
-        "changes=" + "\n".join(IMPORT_CHANGES),
+        f"suite={rootfs.SUITE}",
+        f"variant={rootfs.VARIANT}",
+        "packages=" + ",".join(sorted(rootfs.PACKAGES)),
+        "excludes=" + ",".join(rootfs.ROOTFS_EXCLUDES),
+        "changes=" + "\n".join(rootfs.IMPORT_CHANGES),
     ]
     return f"{REPOSITORY}/base:{content_hash([], extra=extra)}"
 
@@ -209,11 +158,11 @@ def ensure_images(specs: Sequence[ImageSpec], *, force: bool = False, log: Log =
     with _build_lock():
         missing = [(spec, ref) for spec, ref in wanted.values() if force or not _image_exists(ref)]
         if missing and (force or not _image_exists(base_ref)):
-            _build_base(base_ref, log)
+            rootfs.build_base(base_ref, log)
         for spec, ref in missing:
             _build_from_base(spec, ref, base_ref, no_cache=force, log=log)
         for alias, (_spec, ref) in wanted.items():
-            _run(["docker", "tag", ref, alias], timeout=QUICK_TIMEOUT, what=f"tagging {alias}")
+            rootfs.run_checked(["docker", "tag", ref, alias], timeout=QUICK_TIMEOUT, what=f"tagging {alias}")
         if missing:
             _remove_stale_tags([base_ref, *(ref for _spec, ref in wanted.values())])
     return {alias: ref for alias, (_spec, ref) in wanted.items()}
@@ -223,7 +172,7 @@ def _require_docker() -> None:
     """Fail clearly when the docker CLI is missing or cannot reach the engine."""
     if shutil.which("docker") is None:
         raise EnvironmentProblem("docker is not installed (no `docker` on PATH): cannot build the stand-in images")
-    _run(
+    rootfs.run_checked(
         ["docker", "version", "--format", "{{.Server.Version}}"],
         timeout=QUICK_TIMEOUT,
         what="reaching the Docker engine",
@@ -266,170 +215,6 @@ def _build_lock() -> Iterator[None]:
 # --- the base image: debootstrap + docker import ---------------------------------------------
 
 
-def _build_base(ref: str, log: Log) -> None:
-    """debootstrap bookworm, apt-get install PACKAGES inside it, and import it as `ref`."""
-    if shutil.which("debootstrap") is None:
-        raise EnvironmentProblem("debootstrap is not installed: it is needed once to build the base image")
-    if os.geteuid() != 0:
-        raise EnvironmentProblem("building the base image runs debootstrap and chroot, which need root")
-    mirror = debian_mirror(SUITE)
-    started = time.monotonic()
-    log(f"building {ref}: debootstrap {SUITE}, then {len(PACKAGES)} packages; takes a few minutes")
-    workdir = Path(tempfile.mkdtemp(prefix="harness-rootfs-"))
-    rootfs = workdir / "rootfs"
-    try:
-        _run(
-            ["debootstrap", f"--variant={VARIANT}", SUITE, str(rootfs), mirror],
-            timeout=DEBOOTSTRAP_TIMEOUT,
-            what="debootstrap",
-        )
-        log(f"debootstrap done in {time.monotonic() - started:.0f} s; installing packages")
-        # Passing the whole list to debootstrap --include fails while configuring packages;
-        # apt-get inside the chroot, with /proc mounted, does not.
-        _install_packages(rootfs)
-        _import_rootfs(rootfs, ref)
-    finally:
-        _remove_rootfs(workdir, log)
-    log(f"built {ref} in {time.monotonic() - started:.0f} s")
-
-
-def _install_packages(rootfs: Path) -> None:
-    """apt-get install PACKAGES in the chroot; no service starts (policy-rc.d says no)."""
-    policy = rootfs / "usr" / "sbin" / "policy-rc.d"
-    policy.write_text("#!/bin/sh\nexit 101\n", encoding="utf-8")
-    policy.chmod(0o755)
-    env = {
-        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "DEBIAN_FRONTEND": "noninteractive",
-        "LANG": "C.UTF-8",
-    }
-    _run(["mount", "-t", "proc", "proc", str(rootfs / "proc")], timeout=QUICK_TIMEOUT, what="mounting /proc")
-    try:
-        chroot = ["chroot", str(rootfs)]
-        _run([*chroot, "apt-get", "update", "-qq"], timeout=APT_TIMEOUT, what="apt-get update in the chroot", env=env)
-        install = [*chroot, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES]
-        _run(install, timeout=APT_TIMEOUT, what="apt-get install in the chroot", env=env)
-        _run([*chroot, "apt-get", "clean"], timeout=QUICK_TIMEOUT, what="apt-get clean", env=env)
-    finally:
-        subprocess.run(["umount", "-l", str(rootfs / "proc")], capture_output=True, timeout=QUICK_TIMEOUT, check=False)
-        policy.unlink(missing_ok=True)
-
-
-def debian_mirror(suite: str = SUITE) -> str:
-    """The Debian mirror this machine's apt uses for `suite` (or $STANDIN_DEBIAN_MIRROR)."""
-    if os.environ.get(MIRROR_ENV):
-        return os.environ[MIRROR_ENV]
-    apt = Path("/etc/apt")
-    for source in sorted((apt / "sources.list.d").glob("*.sources")):
-        mirror = _mirror_from_deb822(source.read_text(encoding="utf-8", errors="replace"), suite)
-        if mirror:
-            return mirror
-    for source in [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*.list"))]:
-        if source.is_file():
-            mirror = _mirror_from_one_line(source.read_text(encoding="utf-8", errors="replace"), suite)
-            if mirror:
-                return mirror
-    raise EnvironmentProblem(f"no apt source for Debian {suite} in /etc/apt: set {MIRROR_ENV} to a Debian mirror URL")
-
-
-def _mirror_from_deb822(text: str, suite: str) -> str | None:
-    """First URI of a `Types: deb` stanza whose Suites include `suite` exactly."""
-    for stanza in re.split(r"\n\s*\n", text):
-        fields: dict[str, str] = {}
-        for line in stanza.splitlines():
-            if line.startswith("#") or ":" not in line or line[:1].isspace():
-                continue
-            key, _, value = line.partition(":")
-            fields[key.strip().lower()] = value.strip()
-        if fields.get("enabled", "yes").lower() == "no":
-            continue
-        if "deb" in fields.get("types", "").split() and suite in fields.get("suites", "").split():
-            uris = fields.get("uris", "").split()
-            if uris:
-                return uris[0]
-    return None
-
-
-def _mirror_from_one_line(text: str, suite: str) -> str | None:
-    """URI of the first `deb [options] URI suite main` line."""
-    for line in text.splitlines():
-        words = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
-        if len(words) >= 4 and words[0] == "deb" and words[2] == suite and "main" in words[3:]:
-            return words[1]
-    return None
-
-
-def _import_rootfs(rootfs: Path, ref: str) -> None:
-    """Stream `tar` of the root filesystem into `docker import - ref`."""
-    tar_cmd = ["tar", "--numeric-owner", "-C", str(rootfs)]
-    tar_cmd += [f"--exclude={pattern}" for pattern in ROOTFS_EXCLUDES]
-    tar_cmd += ["-cf", "-", "."]
-    import_cmd = ["docker", "import"]
-    for change in IMPORT_CHANGES:
-        import_cmd += ["--change", change]
-    import_cmd += ["-", ref]
-    deadline = time.monotonic() + IMPORT_TIMEOUT
-    with tempfile.TemporaryFile() as tar_err, tempfile.TemporaryFile() as import_out:
-        tar = subprocess.Popen(tar_cmd, stdout=subprocess.PIPE, stderr=tar_err)
-        importer: subprocess.Popen[bytes] | None = None
-        try:
-            importer = subprocess.Popen(import_cmd, stdin=tar.stdout, stdout=import_out, stderr=subprocess.STDOUT)
-            assert tar.stdout is not None
-            tar.stdout.close()  # docker import owns the pipe now; tar gets SIGPIPE if it dies
-            import_rc = importer.wait(timeout=max(1.0, deadline - time.monotonic()))
-            tar_rc = tar.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            raise EnvironmentProblem(
-                f"docker import of the stand-in base timed out after {IMPORT_TIMEOUT:.0f} s"
-            ) from None
-        finally:
-            for child in (tar, importer):
-                if child is not None and child.poll() is None:
-                    child.kill()
-                    child.wait(timeout=QUICK_TIMEOUT)
-        if tar_rc != 0:
-            raise EnvironmentProblem(
-                f"tar of the stand-in root filesystem failed (exit {tar_rc}):\n{_tail_of(tar_err)}"
-            )
-        if import_rc != 0:
-            raise EnvironmentProblem(f"docker import {ref} failed (exit {import_rc}):\n{_tail_of(import_out)}")
-
-
-def _tail_of(handle: IO[bytes]) -> str:
-    """The last lines a temporary output file received."""
-    handle.seek(0)
-    return _tail(handle.read().decode("utf-8", errors="replace"))
-
-
-def _remove_rootfs(workdir: Path, log: Log) -> None:
-    """Delete the temporary root filesystem, but never through a mount left inside it."""
-    mounts = _mounts_under(workdir)
-    for mount in sorted(mounts, key=len, reverse=True):
-        with contextlib.suppress(subprocess.TimeoutExpired, FileNotFoundError):
-            subprocess.run(["umount", "-l", mount], capture_output=True, timeout=QUICK_TIMEOUT, check=False)
-    if _mounts_under(workdir):
-        log(f"warning: {workdir} still has mounts inside; left in place, remove it by hand")
-        return
-    # rmtree never follows symlinks, so the rootfs's absolute links cannot lead it outside.
-    shutil.rmtree(workdir, ignore_errors=True)
-    if workdir.exists():
-        log(f"warning: could not remove all of {workdir}")
-
-
-def _mounts_under(directory: Path) -> list[str]:
-    """Mount points at or below `directory` (from /proc/self/mountinfo)."""
-    prefix = str(directory.resolve())
-    try:
-        lines = Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    points = [line.split()[4].replace("\\040", " ") for line in lines if len(line.split()) > 4]
-    return [p for p in points if p == prefix or p.startswith(prefix + "/")]
-
-
-# --- odoo and db: docker build FROM the base ------------------------------------------------
-
-
 def _build_from_base(spec: ImageSpec, ref: str, base_ref: str, *, no_cache: bool, log: Log) -> None:
     """docker build one image FROM the base, in a context assembled from the spec's files."""
     started = time.monotonic()
@@ -444,7 +229,7 @@ def _build_from_base(spec: ImageSpec, ref: str, base_ref: str, *, no_cache: bool
         cmd.append(str(context))
         # The classic builder resolves FROM in the local image store, never in a registry.
         env = {**os.environ, "DOCKER_BUILDKIT": "0"}
-        _run(cmd, timeout=BUILD_TIMEOUT, what=f"docker build of {ref}", env=env)
+        rootfs.run_checked(cmd, timeout=BUILD_TIMEOUT, what=f"docker build of {ref}", env=env)
     log(f"built {ref} in {time.monotonic() - started:.1f} s")
 
 
@@ -480,7 +265,7 @@ def _remove_image(ref: str) -> None:
 def _remove_stale_tags(keep: Sequence[str]) -> None:
     """Untag older builds of the same images so they do not pile up; aliases stay."""
     for repository in sorted({ref.rpartition(":")[0] for ref in keep}):
-        listed = _run(
+        listed = rootfs.run_checked(
             ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository],
             timeout=QUICK_TIMEOUT,
             what=f"listing {repository}",
@@ -493,22 +278,6 @@ def _remove_stale_tags(keep: Sequence[str]) -> None:
 
 
 # --- commands --------------------------------------------------------------------------------
-
-
-def _run(cmd: Sequence[str], *, timeout: float, what: str, env: dict[str, str] | None = None) -> str:
-    """Run a command with the project's runner; a non-zero exit becomes an EnvironmentProblem with its output tail."""
-    try:
-        result = proc.run(cmd, timeout=timeout, env=env)
-    except EnvironmentProblem as exc:
-        raise EnvironmentProblem(f"{what}: {exc.message}") from None
-    if not result.ok:
-        raise EnvironmentProblem(f"{what} failed (exit {result.returncode}): {' '.join(cmd)}\n{_tail(result.output)}")
-    return result.stdout
-
-
-def _tail(output: str) -> str:
-    """The last lines of a command's output, enough to see why it failed."""
-    return "\n".join(output.rstrip().splitlines()[-_OUTPUT_TAIL_LINES:])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

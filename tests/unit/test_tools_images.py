@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import EnvironmentProblem
-from tools import images
+from tools import images, rootfs
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -123,8 +123,8 @@ Components: main
 
 
 def test_mirror_from_deb822_picks_the_binary_entry_of_the_exact_suite() -> None:
-    assert images._mirror_from_deb822(DEB822, "bookworm") == "http://mirror.example/debian"
-    assert images._mirror_from_deb822(DEB822, "trixie") is None
+    assert rootfs._mirror_from_deb822(DEB822, "bookworm") == "http://mirror.example/debian"
+    assert rootfs._mirror_from_deb822(DEB822, "trixie") is None
 
 
 def test_mirror_from_one_line_sources() -> None:
@@ -132,31 +132,31 @@ def test_mirror_from_one_line_sources() -> None:
         "# deb http://old.example/debian bookworm main\n"
         "deb [arch=amd64] http://mirror.example/debian bookworm main contrib\n"
     )
-    assert images._mirror_from_one_line(text, "bookworm") == "http://mirror.example/debian"
-    assert images._mirror_from_one_line(text, "bullseye") is None
+    assert rootfs._mirror_from_one_line(text, "bookworm") == "http://mirror.example/debian"
+    assert rootfs._mirror_from_one_line(text, "bullseye") is None
 
 
 def test_mirror_can_be_given_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(images.MIRROR_ENV, "http://mirror.example/debian")
-    assert images.debian_mirror() == "http://mirror.example/debian"
+    monkeypatch.setenv(rootfs.MIRROR_ENV, "http://mirror.example/debian")
+    assert rootfs.debian_mirror() == "http://mirror.example/debian"
 
 
 def test_missing_docker_is_an_environment_problem(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(rootfs.shutil, "which", lambda _name: None)
     with pytest.raises(EnvironmentProblem, match="docker is not installed"):
         images.ensure_images([images.postgres_spec()], log=lambda _line: None)
 
 
 def test_missing_debootstrap_is_an_environment_problem(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images.shutil, "which", lambda name: None if name == "debootstrap" else f"/usr/bin/{name}")
+    monkeypatch.setattr(rootfs.shutil, "which", lambda name: None if name == "debootstrap" else f"/usr/bin/{name}")
     with pytest.raises(EnvironmentProblem, match="debootstrap is not installed"):
-        images._build_base("hub-harness/base:test", log=lambda _line: None)
+        rootfs.build_base("hub-harness/base:test", log=lambda _line: None)
 
 
 def test_a_failing_command_reports_its_output_tail() -> None:
     script = "import sys; print('\\n'.join(f'line {i}' for i in range(100))); sys.exit(3)"
     with pytest.raises(EnvironmentProblem) as caught:
-        images._run([sys.executable, "-c", script], timeout=30, what="the probe")
+        rootfs.run_checked([sys.executable, "-c", script], timeout=30, what="the probe")
     message = caught.value.message
     assert message.startswith("the probe failed (exit 3)")
     assert "line 99" in message and "line 0\n" not in message
@@ -164,4 +164,4 @@ def test_a_failing_command_reports_its_output_tail() -> None:
 
 def test_a_missing_executable_is_an_environment_problem() -> None:
     with pytest.raises(EnvironmentProblem, match="not found on PATH"):
-        images._run(["/nonexistent/tool"], timeout=5, what="the probe")
+        rootfs.run_checked(["/nonexistent/tool"], timeout=5, what="the probe")
