@@ -10,7 +10,7 @@ import pytest
 from harness.hashing import content_hash
 
 
-def _tree(root: Path, files: dict[str, str]) -> Path:
+def write_tree(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -19,8 +19,8 @@ def _tree(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_stable_and_independent_of_where_the_tree_lies(tmp_path: Path) -> None:
-    one = _tree(tmp_path / "one" / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
-    two = _tree(tmp_path / "two" / "elsewhere" / "ctx", {"sub/b.txt": "beta", "a.txt": "alpha"})
+    one = write_tree(tmp_path / "one" / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
+    two = write_tree(tmp_path / "two" / "elsewhere" / "ctx", {"sub/b.txt": "beta", "a.txt": "alpha"})
     first = content_hash([("ctx", one)], extra=["x"])
     assert first == content_hash([("ctx", one)], extra=["x"]) == content_hash([("ctx", two)], extra=["x"])
     assert len(first) == 64 and int(first, 16) >= 0
@@ -39,21 +39,21 @@ def test_stable_and_independent_of_where_the_tree_lies(tmp_path: Path) -> None:
     ids=["content", "new-file", "rename", "mode", "bytes-moved-between-files"],
 )
 def test_changes_when_the_tree_changes(tmp_path: Path, change) -> None:
-    tree = _tree(tmp_path / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
+    tree = write_tree(tmp_path / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
     before = content_hash([("ctx", tree)])
     change(tree)
     assert content_hash([("ctx", tree)]) != before
 
 
 def test_ignores_python_caches(tmp_path: Path) -> None:
-    tree = _tree(tmp_path / "ctx", {"mod.py": "x = 1"})
+    tree = write_tree(tmp_path / "ctx", {"mod.py": "x = 1"})
     before = content_hash([("ctx", tree)])
-    _tree(tree, {"__pycache__/mod.cpython-311.pyc": "junk", "old.pyc": "junk"})
+    write_tree(tree, {"__pycache__/mod.cpython-311.pyc": "junk", "old.pyc": "junk"})
     assert content_hash([("ctx", tree)]) == before
 
 
 def test_covers_extra_strings_and_single_files(tmp_path: Path) -> None:
-    file = _tree(tmp_path, {"Dockerfile": "FROM x"}) / "Dockerfile"
+    file = write_tree(tmp_path, {"Dockerfile": "FROM x"}) / "Dockerfile"
     assert content_hash([("ctx", file)], extra=["base=a"]) != content_hash([("ctx", file)], extra=["base=b"])
     assert content_hash([], extra=["ab", "c"]) != content_hash([], extra=["a", "bc"])
 

@@ -2,67 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from harness import hashing
 from harness.errors import EnvironmentProblem
+from tests.unit.test_hashing import write_tree
 from tools import images, rootfs
 
 
-def _tree(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return root
-
-
-def test_content_hash_is_stable_and_short(tmp_path: Path) -> None:
-    tree = _tree(tmp_path / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
-    first = images.content_hash([("ctx", tree)], extra=["x"])
-    assert first == images.content_hash([("ctx", tree)], extra=["x"])
-    assert len(first) == 12 and int(first, 16) >= 0
-
-
-def test_content_hash_does_not_depend_on_the_checkout_location(tmp_path: Path) -> None:
-    one = _tree(tmp_path / "one" / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
-    two = _tree(tmp_path / "two" / "elsewhere" / "ctx", {"sub/b.txt": "beta", "a.txt": "alpha"})
-    assert images.content_hash([("ctx", one)]) == images.content_hash([("ctx", two)])
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        lambda root: (root / "a.txt").write_text("alpha!", encoding="utf-8"),
-        lambda root: (root / "sub" / "c.txt").write_text("", encoding="utf-8"),
-        lambda root: (root / "sub" / "b.txt").rename(root / "sub" / "renamed.txt"),
-        lambda root: os.chmod(root / "a.txt", 0o755),
-    ],
-    ids=["content", "new-file", "rename", "mode"],
-)
-def test_content_hash_changes_when_a_file_changes(tmp_path: Path, change) -> None:
-    tree = _tree(tmp_path / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
-    before = images.content_hash([("ctx", tree)])
-    change(tree)
-    assert images.content_hash([("ctx", tree)]) != before
-
-
-def test_content_hash_ignores_python_caches(tmp_path: Path) -> None:
-    tree = _tree(tmp_path / "ctx", {"mod.py": "x = 1"})
-    before = images.content_hash([("ctx", tree)])
-    _tree(tree, {"__pycache__/mod.cpython-311.pyc": "junk", "old.pyc": "junk"})
-    assert images.content_hash([("ctx", tree)]) == before
-
-
-def test_content_hash_covers_extra_strings_and_single_files(tmp_path: Path) -> None:
-    file = _tree(tmp_path, {"Dockerfile": "FROM x"}) / "Dockerfile"
-    assert images.content_hash([("ctx", file)], extra=["base=a"]) != images.content_hash(
-        [("ctx", file)], extra=["base=b"]
-    )
-    assert images.content_hash([], extra=["ab", "c"]) != images.content_hash([], extra=["a", "bc"])
+def test_content_hash_is_the_projects_tree_hash_cut_for_a_tag(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "ctx", {"a.txt": "alpha", "sub/b.txt": "beta"})
+    short = images.content_hash([("ctx", tree)], extra=["x"])
+    assert short == hashing.content_hash([("ctx", tree)], extra=["x"])[:12]
 
 
 def test_content_hash_rejects_a_missing_path(tmp_path: Path) -> None:
@@ -79,8 +33,8 @@ def test_references_are_tagged_by_their_inputs(tmp_path: Path) -> None:
     # A new base means new images.
     assert standin.reference(base) != standin.reference(base + "x")
     # The real image is keyed by the Odoo source's bytes, wherever the source lies.
-    one = _tree(tmp_path / "a", {"odoo/release.py": "version_info = (18, 0)"})
-    two = _tree(tmp_path / "b" / "c", {"odoo/release.py": "version_info = (18, 0)"})
+    one = write_tree(tmp_path / "a", {"odoo/release.py": "version_info = (18, 0)"})
+    two = write_tree(tmp_path / "b" / "c", {"odoo/release.py": "version_info = (18, 0)"})
     assert images.odoo_spec(one).reference(base) == images.odoo_spec(two).reference(base)
     (two / "odoo" / "release.py").write_text("version_info = (18, 1)", encoding="utf-8")
     assert images.odoo_spec(one).reference(base) != images.odoo_spec(two).reference(base)
@@ -88,7 +42,7 @@ def test_references_are_tagged_by_their_inputs(tmp_path: Path) -> None:
 
 def test_an_odoo_source_must_be_odoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(EnvironmentProblem, match="no odoo/release.py"):
-        images.odoo_spec(_tree(tmp_path / "src", {"README": "not odoo"}))
+        images.odoo_spec(write_tree(tmp_path / "src", {"README": "not odoo"}))
     with pytest.raises(EnvironmentProblem, match="does not exist"):
         images.odoo_spec(tmp_path / "missing.tar.xz")
     monkeypatch.delenv(images.ODOO_SOURCE_ENV, raising=False)
