@@ -152,7 +152,8 @@ def write_owner(config: Config, compose: Compose) -> Path:
         socket.gethostname(),
         time.time(),
         tuple(str(f) for f in compose.files),
-        dict(compose.env),
+        # What `down` needs to read the compose files; never a password (the folder is shared).
+        {key: value for key, value in compose.env.items() if "PASSWORD" not in key},
     )
     path = _owners_dir_for_writing(config) / f"{compose.project}.json"
     write_json(path, dataclasses.asdict(record))

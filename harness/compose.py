@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -26,9 +27,13 @@ def compose_env(config: Config, port: int) -> dict[str, str]:
     """What docker-compose.agent.yml reads from the environment for one run."""
     return {
         "ODOO_PORT": str(port),
+        "HARNESS_PUBLISH_HOST": config.publish_host,
         "HARNESS_ADDONS_PATH": str(config.addons_path),
         "HARNESS_DB_USER": config.db_user,
         "HARNESS_DB_PASSWORD": config.db_password,
+        # The server's master password, made for this run and known to no one: with the database
+        # manager off it guards nothing by itself, but Odoo's default `admin` never applies.
+        "HARNESS_ADMIN_PASSWORD": secrets.token_urlsafe(24),
     }
 
 

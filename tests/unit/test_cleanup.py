@@ -258,8 +258,11 @@ def test_owner_on_another_host_counts_as_alive():
 
 
 def test_write_read_remove_owner_round_trip(config):
-    compose = Compose("hub-agent-test-x-1-abc", (config.root / "a.yml", config.root / "b.yml"), {"ODOO_PORT": "8091"})
+    env = {"ODOO_PORT": "8091", "HARNESS_DB_PASSWORD": "pw", "HARNESS_ADMIN_PASSWORD": "secret-of-the-run"}
+    compose = Compose("hub-agent-test-x-1-abc", (config.root / "a.yml", config.root / "b.yml"), env)
     path = write_owner(config, compose)
+    # The folder is shared by every user of the machine: no password is written there.
+    assert "pw" not in path.read_text() and "secret-of-the-run" not in path.read_text()
     assert path == config.root / "locks" / "owners" / "hub-agent-test-x-1-abc.json"
     assert owners_dir(config) == path.parent
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left behind

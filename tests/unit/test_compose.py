@@ -129,12 +129,18 @@ def test_compose_env_for_one_run(tmp_path):
     from harness.config import Config
 
     config = Config(root=tmp_path).with_overrides(addons_path=Path("addons"), db_user="u", db_password="pw")
-    assert compose_env(config, 8093) == {
+    env = compose_env(config, 8093)
+    admin = env.pop("HARNESS_ADMIN_PASSWORD")
+    assert env == {
         "ODOO_PORT": "8093",
+        "HARNESS_PUBLISH_HOST": "127.0.0.1",
         "HARNESS_ADDONS_PATH": str(tmp_path / "addons"),
         "HARNESS_DB_USER": "u",
         "HARNESS_DB_PASSWORD": "pw",
     }
+    # A master password of the run's own: long, random, never Odoo's default.
+    assert len(admin) >= 24 and admin != "admin"
+    assert compose_env(config, 8093)["HARNESS_ADMIN_PASSWORD"] != admin
 
 
 @pytest.mark.parametrize(

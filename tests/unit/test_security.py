@@ -54,7 +54,8 @@ def test_compose_publishes_on_loopback_only_and_fixes_no_names() -> None:
     for name, service in data["services"].items():
         assert "container_name" not in service, name
         for port in service.get("ports", []):
-            assert str(port).startswith("127.0.0.1:"), port
+            # The bind address is publish_host, loopback unless the user says otherwise.
+            assert str(port).startswith("${HARNESS_PUBLISH_HOST:-127.0.0.1}:"), port
     for volume in (data.get("volumes") or {}).values():
         assert not (volume or {}).get("name")
     for network in (data.get("networks") or {}).values():
