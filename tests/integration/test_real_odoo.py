@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import tempfile
 import time
 import urllib.request
@@ -210,11 +211,23 @@ def _rpc(port: int, method: str, *args: object) -> dict:
 
 def test_the_database_manager_refuses_create_and_drop(real_images: dict[str, str], tmp_path: Path) -> None:
     # A live environment: a run whose test lasts a minute, probed while it tests.
-    run = cli_run("fixture_slow", real_env(tmp_path))
+    env = real_env(tmp_path)
+    run = cli_run("fixture_slow", env)
     try:
         run.wait_for("phase: tests", timeout=300)
         port = int(re.findall(r"port (\d+) leased", run.output)[-1])
-        for password in ("admin", ""):
+        server = subprocess.run(
+            ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project_of(run)}",
+             "--filter", "label=com.docker.compose.service=odoo"],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.strip()  # fmt: skip
+        conf = subprocess.run(
+            ["docker", "exec", server, "cat", "/etc/odoo/harness-server.conf"],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+        master = re.search(r"^admin_passwd = (\S+)$", conf, re.MULTILINE)
+        assert master and len(master[1]) >= 24 and "list_db = False" in conf, conf
+        for password in ("admin", "", master[1]):
             created = _rpc(port, "create_database", password, "harness_intruder", False, "en_US", "admin")
             assert "error" in created and "AccessDenied" in json.dumps(created["error"]), created
             dropped = _rpc(port, "drop", password, "harness_test")
@@ -225,3 +238,7 @@ def test_the_database_manager_refuses_create_and_drop(real_images: dict[str, str
     finally:
         run.signal_group(signal.SIGINT)
         assert run.finish(timeout=300) == 130, run.output
+    # The run's master password never reaches its artefacts.
+    for path in Path(env["HARNESS_ARTEFACTS_DIR"]).rglob("*"):
+        if path.is_file():
+            assert master[1] not in path.read_text(errors="replace"), path
