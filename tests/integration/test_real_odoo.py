@@ -38,7 +38,8 @@ pytestmark = pytest.mark.integration
 
 REAL_COMPOSE = (ROOT / "docker-compose.agent.yml",)
 # One database cache for the session's real runs: the first run of each key builds, the rest hit.
-CACHE_DIR = Path(tempfile.mkdtemp(prefix="harness-dbcache-"))
+# (Named, not created: the harness creates it when a run first needs it.)
+CACHE_DIR = Path(tempfile.gettempdir()) / f"harness-test-dbcache-{os.getpid()}"
 # Cases whose dependencies cannot be resolved: the cache stays off and says why.
 UNCACHEABLE = {"missing dependency"}
 
