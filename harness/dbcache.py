@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import datetime
 import fcntl
+import getpass
 import hashlib
 import json
 import os
@@ -190,9 +191,16 @@ def cache_key(
         f"user={config.db_user}",
         "password=" + hashlib.sha256(config.db_password.encode()).hexdigest(),
         f"day={today.isoformat()}",
+        # Entries are per user: the folder is in the user's cache, so the image is the user's too.
+        f"owner={cache_owner()}",
     ]
     parts += [f"local:{name}={content_hash([(name, addons_path / name)])}" for name in local]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+def cache_owner() -> str:
+    """Who the entries are for: the user's name. Another user's entries are never used or reaped."""
+    return getpass.getuser()
 
 
 def entry_folder(config: Config, key: str) -> Path:
@@ -323,10 +331,8 @@ def reap(config: Config, log: Log, *, dry_run: bool = False) -> list[str]:
     held) is never touched.
     """
     timeout = config.command_timeout
-    listed = proc.run(
-        ["docker", "image", "ls", "--filter", f"label={LABEL}=1", "--format", "{{.Repository}}:{{.Tag}}"],
-        timeout=timeout,
-    )
+    mine = ["--filter", f"label={LABEL}=1", "--filter", f"label={LABEL}.owner={cache_owner()}"]
+    listed = proc.run(["docker", "image", "ls", *mine, "--format", "{{.Repository}}:{{.Tag}}"], timeout=timeout)
     keys = {ref.rpartition(":")[2] for ref in listed.stdout.split() if ref.startswith(f"{REPOSITORY}:")}
     if config.db_cache_dir.is_dir():
         keys |= {p.name for p in config.db_cache_dir.iterdir() if p.is_dir() and "." not in p.name}

@@ -24,6 +24,7 @@ from harness.dbcache import (
     LABEL,
     BuildLock,
     Plan,
+    cache_owner,
     override_file,
     plan,
     write_entry,
@@ -161,6 +162,7 @@ def _commit(compose: Compose, plan_: Plan, config: Config) -> None:
     changes = (
         f"LABEL {LABEL}=1",
         f"LABEL {LABEL}.key={plan_.key}",
+        f"LABEL {LABEL}.owner={cache_owner()}",
         f"LABEL {LABEL}.odoo-image={plan_.odoo_image_id}",
         f"LABEL {LABEL}.postgres-image={plan_.postgres_image_id}",
         f"ENV PGDATA={CACHED_PGDATA}",

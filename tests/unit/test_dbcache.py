@@ -71,7 +71,9 @@ def test_user_manifests_read_depends_and_flags(tmp_path: Path) -> None:
     assert found == {"a": Addon(["base"], False, True), "b": Addon(["a"], True, False)}
 
 
-def test_the_key_changes_with_every_input_that_decides_the_content(tmp_path: Path) -> None:
+def test_the_key_changes_with_every_input_that_decides_the_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = Config(root=tmp_path, addons_path=tmp_path)
     dep = _addon(tmp_path, "dep", ["base"])
     user = dbcache.user_manifests(tmp_path)
@@ -85,6 +87,8 @@ def test_the_key_changes_with_every_input_that_decides_the_content(tmp_path: Pat
         _key(Config(root=tmp_path, addons_path=tmp_path, db_password="secret"), user, ["base", "dep"]),
         _key(Config(root=tmp_path, addons_path=tmp_path, db_name="other"), user, ["base", "dep"]),
     ]
+    monkeypatch.setattr(dbcache, "cache_owner", lambda: "someone-else")
+    variants.append(_key(config, user, ["base", "dep"]))
     assert key not in variants and len(set(variants)) == len(variants)
     # A dependency in the user's addons path: its content is part of the key.
     (dep / "models.py").write_text("x = 1\n", encoding="utf-8")
@@ -156,6 +160,8 @@ def test_reap_removes_half_built_stale_and_orphaned_entries_only(
 
     def fake_run(argv: list[str], timeout: float) -> proc.Result:
         if argv[:3] == ["docker", "image", "ls"]:
+            # Only this user's entries are listed: another user's are never reaped.
+            assert f"label={dbcache.LABEL}.owner={dbcache.cache_owner()}" in argv
             return proc.Result(tuple(argv), 0, "\n".join(listed), "", 0.0)
         removed_images.append(argv[-1])
         listed.remove(argv[-1])
