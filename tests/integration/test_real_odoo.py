@@ -145,6 +145,8 @@ def _outcome(case: Case, env: dict[str, str], run: Child, code: int, seconds: fl
         result_file = Path(env["HARNESS_ARTEFACTS_DIR"]) / project_of(run) / "result.json"
         result = json.loads(result_file.read_text())
     decided_by = "; ".join(result.get("reasons", ())) or result.get("summary", "") or run.output
+    # The run's own total: two runs started together are waited for one after the other.
+    seconds = float(result.get("seconds", seconds))
     return Outcome(code, result.get("odoo_exit"), decided_by, run.output, seconds, result)
 
 
