@@ -214,7 +214,7 @@ def is_complete(config: Config, key: str, timeout: float) -> bool:
     return (folder / ENTRY_FILE).is_file() and image_id(f"{REPOSITORY}:{key}", timeout) is not None
 
 
-def plan(config: Config, module: str, images: Mapping[str, str], log: Log) -> Plan:
+def plan(config: Config, module: str, images: Mapping[str, str]) -> Plan:
     """Decide, before `up`, whether this run uses, builds or bypasses the cache.
 
     `images` maps the compose services to their image references (`docker compose config`).

@@ -53,7 +53,7 @@ class CacheUse:
 def prepare(config: Config, module: str, compose: Compose, folder: Path, log: Log) -> CacheUse:
     """Before `up`: decide hit / build / off; a used cache adds a db override to the project's files."""
     images = service_images(compose, config)
-    chosen = plan(config, module, images, log)
+    chosen = plan(config, module, images)
     use = CacheUse(chosen)
     if chosen.mode == "build":
         lock = BuildLock(config, chosen.key)

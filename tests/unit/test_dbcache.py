@@ -124,7 +124,7 @@ def test_the_override_runs_the_db_on_the_baked_cluster(tmp_path: Path) -> None:
 
 
 def test_the_cache_can_be_turned_off(tmp_path: Path) -> None:
-    plan = dbcache.plan(Config(root=tmp_path, db_cache=False), "m", {}, log=lambda _l: None)
+    plan = dbcache.plan(Config(root=tmp_path, db_cache=False), "m", {})
     assert plan.mode == "off" and "turned off" in plan.reason and not plan.uses_cache
 
 
