@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import dbcache, proc
+from harness import dbcache, dependencies, proc
 from harness.config import Config
-from harness.dbcache import Addon, Unresolvable
+from harness.dependencies import Addon, Unresolvable
 
 IMAGE = {
     "base": Addon([], False, True),
@@ -48,11 +48,11 @@ def _key(config: Config, user: dict[str, Addon], closure: list[str], **changes: 
 
 def test_closure_follows_depends_through_the_image_and_leaves_the_module_out() -> None:
     manifests = {**IMAGE, "traction": Addon(["mail"], False, True)}
-    assert dbcache.dependency_closure("traction", manifests) == ["base", "bus", "mail", "web"]
+    assert dependencies.dependency_closure("traction", manifests) == ["base", "bus", "mail", "web"]
 
 
 def test_a_module_without_depends_depends_on_base() -> None:
-    assert dbcache.dependency_closure("m", {**IMAGE, "m": Addon([], False, True)}) == ["base"]
+    assert dependencies.dependency_closure("m", {**IMAGE, "m": Addon([], False, True)}) == ["base"]
 
 
 @pytest.mark.parametrize(
@@ -61,13 +61,13 @@ def test_a_module_without_depends_depends_on_base() -> None:
 )
 def test_an_unresolvable_closure_means_no_cache(depends: list[str], why: str) -> None:
     with pytest.raises(Unresolvable, match=why):
-        dbcache.dependency_closure("m", {**IMAGE, "m": Addon(depends, False, True)})
+        dependencies.dependency_closure("m", {**IMAGE, "m": Addon(depends, False, True)})
 
 
 def test_user_manifests_read_depends_and_flags(tmp_path: Path) -> None:
     _addon(tmp_path, "a", ["base"])
     _addon(tmp_path, "b", ["a"], auto_install=True, installable=False)
-    found = dbcache.user_manifests(tmp_path)
+    found = dependencies.user_manifests(tmp_path)
     assert found == {"a": Addon(["base"], False, True), "b": Addon(["a"], True, False)}
 
 
@@ -76,7 +76,7 @@ def test_the_key_changes_with_every_input_that_decides_the_content(
 ) -> None:
     config = Config(root=tmp_path, addons_path=tmp_path)
     dep = _addon(tmp_path, "dep", ["base"])
-    user = dbcache.user_manifests(tmp_path)
+    user = dependencies.user_manifests(tmp_path)
     key = _key(config, user, ["base", "dep"])
     assert key == _key(config, user, ["dep", "base"]) and len(key) == 24
     variants = [
@@ -98,7 +98,7 @@ def test_the_key_changes_with_every_input_that_decides_the_content(
 def test_the_module_under_test_never_enters_the_key(tmp_path: Path) -> None:
     config = Config(root=tmp_path, addons_path=tmp_path)
     module = _addon(tmp_path, "mod", ["base"])
-    user = dbcache.user_manifests(tmp_path)
+    user = dependencies.user_manifests(tmp_path)
     key = _key(config, user, ["base"])
     (module / "models.py").write_text("x = 1\n", encoding="utf-8")
     assert _key(config, user, ["base"]) == key
@@ -107,7 +107,7 @@ def test_the_module_under_test_never_enters_the_key(tmp_path: Path) -> None:
 def test_an_auto_install_module_of_the_addons_path_is_part_of_every_key(tmp_path: Path) -> None:
     config = Config(root=tmp_path, addons_path=tmp_path)
     auto = _addon(tmp_path, "glue", ["base"], auto_install=True)
-    user = dbcache.user_manifests(tmp_path)
+    user = dependencies.user_manifests(tmp_path)
     key = _key(config, user, ["base"])
     (auto / "data.xml").write_text("<odoo/>\n", encoding="utf-8")
     assert _key(config, user, ["base"]) != key

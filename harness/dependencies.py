@@ -1,0 +1,103 @@
+"""What Odoo would install for a module: manifests in the addons path and in the image, and the closure.
+
+The database cache keys its entries by this closure, so it must follow `depends` as Odoo does;
+anything it cannot resolve exactly makes the run go uncached (Odoo's own verdict then shows).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from harness import ports, proc
+from harness.config import Config
+from harness.errors import EnvironmentProblem
+from harness.modules import MANIFEST, read_manifest
+
+# Where Odoo's addons live in an image laid out as the official one.
+IMAGE_ADDONS = "/usr/lib/python3/dist-packages/odoo/addons"
+
+# Prints {name: [depends, auto_install, installable]} for the addons of the image.
+_MANIFEST_SCRIPT = f"""
+import ast, json, pathlib
+out = {{}}
+for manifest in sorted(pathlib.Path({IMAGE_ADDONS!r}).glob("*/{MANIFEST}")):
+    try:
+        data = ast.literal_eval(manifest.read_text(encoding="utf-8"))
+    except Exception:
+        continue
+    out[manifest.parent.name] = [
+        list(data.get("depends", [])), bool(data.get("auto_install", False)), bool(data.get("installable", True))
+    ]
+print(json.dumps(out))
+"""
+
+
+class Addon(NamedTuple):
+    """What a manifest says that decides what Odoo installs."""
+
+    depends: list[str]
+    auto_install: bool
+    installable: bool
+
+
+class Unresolvable(Exception):
+    """The dependency closure cannot be computed exactly: the run goes uncached."""
+
+
+def image_manifests(odoo_image: str, odoo_image_id: str, config: Config) -> dict[str, Addon]:
+    """The image's addons as {name: (depends, auto_install, installable)}, read once per image ID."""
+    memo = config.lock_dir / "manifests" / f"{odoo_image_id.replace(':', '_')}.json"
+    if memo.is_file():
+        return {k: Addon(*v) for k, v in json.loads(memo.read_text(encoding="utf-8")).items()}
+    argv = ["docker", "run", "--rm", "--entrypoint", "python3", "--network", "none", odoo_image, "-c", _MANIFEST_SCRIPT]
+    result = proc.run(argv, timeout=config.command_timeout)
+    if not result.ok:
+        raise Unresolvable(f"could not read the addons of {odoo_image}: {result.output.strip()[-300:]}")
+    try:  # the memo only saves the next run a container; a folder another user made may refuse it
+        ports.shared_dir(memo.parent)
+        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(result.stdout, encoding="utf-8")
+        tmp.replace(memo)
+    except (OSError, EnvironmentProblem):
+        pass
+    return {k: Addon(*v) for k, v in json.loads(result.stdout).items()}
+
+
+def user_manifests(addons_path: Path) -> dict[str, Addon]:
+    """The addons path's modules as {name: (depends, auto_install, installable)}."""
+    found: dict[str, Addon] = {}
+    for manifest in sorted(addons_path.glob(f"*/{MANIFEST}")):
+        data = read_manifest(manifest.parent)
+        depends = [str(d) for d in data.get("depends", []) or []]  # type: ignore[union-attr]
+        auto, installable = bool(data.get("auto_install", False)), bool(data.get("installable", True))
+        found[manifest.parent.name] = Addon(depends, auto, installable)
+    return found
+
+
+def dependency_closure(module: str, manifests: Mapping[str, Addon]) -> list[str]:
+    """Every module `module` depends on, directly or not (not itself), as Odoo resolves `depends`.
+
+    Raises Unresolvable when a dependency exists nowhere or is not installable: then the
+    uncached run shows Odoo's own verdict on it.
+    """
+    if module not in manifests:
+        raise Unresolvable(f"{module} is not in the addons path")
+    seen: set[str] = set()
+    todo = list(manifests[module].depends) or ["base"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        if name not in manifests:
+            raise Unresolvable(f"dependency {name!r} is in no addons path")
+        if not manifests[name].installable:
+            raise Unresolvable(f"dependency {name!r} is not installable")
+        seen.add(name)
+        todo.extend(manifests[name].depends)
+    if module in seen:
+        raise Unresolvable(f"{module} depends on itself")
+    return sorted(seen)
