@@ -266,7 +266,20 @@ def reap(config: Config, log: Log, *, dry_run: bool = False) -> list[str]:
             removed.append(key)
         finally:
             lock.release()
+    _remove_replaced_images(mine, log, dry_run=dry_run, timeout=timeout)
     return removed
+
+
+def _remove_replaced_images(mine: list[str], log: Log, *, dry_run: bool, timeout: float) -> None:
+    """Images of entries built again under the same tag: untagged, still labelled, no longer used."""
+    listed = proc.run(["docker", "image", "ls", "-q", *mine, "--filter", "dangling=true"], timeout=timeout)
+    replaced = sorted(set(listed.stdout.split()))
+    if not replaced:
+        return
+    log(f"{'would remove' if dry_run else 'removing'} {len(replaced)} replaced database cache image(s)")
+    if not dry_run:
+        # No --force: an image a container still runs on stays.
+        proc.run(["docker", "rmi", *replaced], timeout=timeout)
 
 
 def _stale(config: Config, key: str, timeout: float) -> str | None:

@@ -162,6 +162,8 @@ def test_reap_removes_half_built_stale_and_orphaned_entries_only(
         if argv[:3] == ["docker", "image", "ls"]:
             # Only this user's entries are listed: another user's are never reaped.
             assert f"label={dbcache.LABEL}.owner={dbcache.cache_owner()}" in argv
+            if "dangling=true" in argv:
+                return proc.Result(tuple(argv), 0, "", "", 0.0)
             return proc.Result(tuple(argv), 0, "\n".join(listed), "", 0.0)
         removed_images.append(argv[-1])
         listed.remove(argv[-1])
@@ -194,3 +196,22 @@ def test_reap_leaves_an_entry_being_built(tmp_path: Path, monkeypatch: pytest.Mo
         assert dbcache.reap(config, lambda _line: None) == []
     finally:
         lock.release()
+
+
+def test_reap_removes_replaced_images_of_this_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = Config(root=tmp_path, db_cache_dir=tmp_path / "cache")
+    calls: list[list[str]] = []
+
+    def fake_run(argv: list[str], timeout: float) -> proc.Result:
+        calls.append(argv)
+        out = "sha256:old1\nsha256:old2" if "dangling=true" in argv else ""
+        return proc.Result(tuple(argv), 0, out, "", 0.0)
+
+    monkeypatch.setattr(dbcache.proc, "run", fake_run)
+    lines: list[str] = []
+    dbcache.reap(config, lines.append, dry_run=True)
+    assert not [c for c in calls if c[:2] == ["docker", "rmi"]] and "would remove 2 replaced" in lines[-1]
+    dbcache.reap(config, lines.append)
+    assert ["docker", "rmi", "sha256:old1", "sha256:old2"] in calls
+    dangling = next(c for c in calls if "dangling=true" in c)
+    assert f"label={dbcache.LABEL}.owner={dbcache.cache_owner()}" in dangling
