@@ -7,7 +7,7 @@ has the same dependencies. An entry is:
 - a Docker image `hub-harness-dbcache:<key>`: the PostgreSQL image with a cluster baked in at
   CACHED_PGDATA (outside the image's volume, so `docker commit` keeps it) that holds the test
   database with the module's dependencies installed, and no test run;
-- a folder `<db_cache_dir>/<key>/` with the database's filestore (`filestore.tar`) and
+- a folder `<db_cache_dir>/<key>/` with the database's filestore (`filestore/`) and
   `entry.json`, written last: an entry without it is half-built and never used.
 
 A run that finds its entry starts its `db` service from that image: PostgreSQL starts on the
@@ -159,12 +159,11 @@ def plan(config: Config, module: str, images: Mapping[str, str]) -> Plan:
         today=today,
     )
     direct = tuple(sorted(set(manifests[module].depends) or {"base"}))
-    image = f"{REPOSITORY}:{key}"
     folder = entry_folder(config, key)
     mode = "hit" if is_complete(config, key, timeout) else "build"
     if mode == "hit":
         _touch(folder / ENTRY_FILE)
-    return Plan(mode, "", key, image, direct, folder, odoo_id, db_id)
+    return Plan(mode, "", key, f"{REPOSITORY}:{key}", direct, folder, odoo_id, db_id)
 
 
 def override_file(plan_: Plan, config: Config, db_image: str, target: Path) -> Path:

@@ -108,11 +108,11 @@ def restore_filestore(compose: Compose, plan_: Plan, config: Config) -> None:
     _checked(compose.run("exec", "-T", "-u", "root", config.odoo_service, *chown, timeout=timeout), "chown")
 
 
-def build_entry(compose: Compose, plan_: Plan, config: Config, on_line: Callable[[str], None]) -> bool:
-    """Install the dependencies into the test database, then keep it as the entry; False if that failed.
+def build_entry(compose: Compose, plan_: Plan, config: Config, on_line: Callable[[str], None]) -> None:
+    """Install the dependencies into the test database, then keep it as the entry.
 
-    On failure nothing is kept, the half-installed database is dropped and the run goes on
-    uncached (the test command then creates the database itself, as without a cache).
+    If the install fails nothing is kept, the half-installed database is dropped and the run goes
+    on uncached (the test command then creates the database itself, as without a cache).
     """
     assert plan_.folder is not None
     started = time.monotonic()
@@ -127,7 +127,7 @@ def build_entry(compose: Compose, plan_: Plan, config: Config, on_line: Callable
     if outcome.returncode != 0:
         on_line(f"cache build failed (exit {outcome.returncode}); the run goes on uncached")
         _drop_database(compose, config)
-        return False
+        return
     folder = plan_.folder
     staging = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
@@ -143,7 +143,6 @@ def build_entry(compose: Compose, plan_: Plan, config: Config, on_line: Callable
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     write_entry(plan_, time.monotonic() - started)
-    return True
 
 
 def _commit(compose: Compose, plan_: Plan, config: Config) -> None:
