@@ -23,9 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from harness import proc
+from harness.compose import Compose, compose_env
 from harness.config import Config, load_config
 from harness.ports import acquire_port
 
@@ -66,31 +68,20 @@ def harness_run(config: Config, module: str, env: dict[str, str], artefacts: Pat
 
 
 def work_order_run(config: Config, module: str) -> Timing:
-    """The work order's script, step by step, on the harness's compose file."""
+    """The work order's script, step by step, on the harness's compose file and environment."""
     lease = acquire_port(config.ports, config.lock_dir, host=config.publish_host, range_text=config.port_range_text)
-    project = f"{config.prefix}-agent-test-bench-wo-{secrets.token_hex(4)}"
-    env = {
-        **os.environ,
-        "ODOO_PORT": str(lease.port),
-        "HARNESS_ADDONS_PATH": str(config.addons_path),
-        "HARNESS_DB_USER": config.db_user,
-        "HARNESS_DB_PASSWORD": config.db_password,
-    }
-    compose = ["docker", "compose", "-p", project, *(a for f in config.compose_files for a in ("-f", str(f)))]
-
-    def call(*args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*compose, *args], env=env, capture_output=True, text=True, timeout=timeout)
-
+    project = f"{config.project_prefix}bench-wo-{secrets.token_hex(4)}"
+    compose = Compose(project, config.compose_files, compose_env(config, lease.port))
     timing: Timing = {}
     started = time.time()
     try:
         mark = time.time()
-        up = call("up", "-d")
+        up = compose.run("up", "-d", timeout=config.up_timeout)
         timing["up"] = time.time() - mark
-        if up.returncode != 0:
-            raise RuntimeError(f"up failed: {up.stderr[-2000:]}")
+        if not up.ok:
+            raise RuntimeError(f"up failed: {up.output[-2000:]}")
         mark = time.time()
-        _wait_healthy(call, mark)
+        _wait_healthy(compose, config, mark)
         timing["ready"] = time.time() - mark
         mark = time.time()
         command = [
@@ -99,28 +90,24 @@ def work_order_run(config: Config, module: str) -> Timing:
             "--http-port", str(config.test_http_port),
             "--test-enable", "--stop-after-init", "-i", module, "--log-level=test",
         ]  # fmt: skip
-        tests = call("exec", "-T", config.odoo_service, *command, timeout=CHILD_TIMEOUT)
+        tests = compose.run("exec", "-T", config.odoo_service, *command, timeout=CHILD_TIMEOUT)
         timing["tests"] = time.time() - mark
         timing["odoo_exit"] = float(tests.returncode)
     finally:
         mark = time.time()
-        call("down", "-v", "--remove-orphans")
+        compose.run("down", "-v", "--remove-orphans", timeout=config.down_timeout)
         timing["teardown"] = time.time() - mark
         lease.release()
     timing["total"] = time.time() - started
     return timing
 
 
-def _wait_healthy(call: Callable[..., subprocess.CompletedProcess[str]], since: float) -> None:
+def _wait_healthy(compose: Compose, config: Config, since: float) -> None:
+    """The work order's wait: `docker inspect` the odoo container's health every 5 s."""
     while time.time() - since < WORK_ORDER_MAX_WAIT:
-        container = call("ps", "-q", "odoo").stdout.strip()
-        inspected = subprocess.run(
-            ["docker", "inspect", "--format", "{{.State.Health.Status}}", container],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if inspected.stdout.strip() == "healthy":
+        container = compose.run("ps", "-q", config.odoo_service, timeout=config.command_timeout).stdout.strip()
+        inspect = ["docker", "inspect", "--format", "{{.State.Health.Status}}", container]
+        if proc.run(inspect, timeout=config.command_timeout).stdout.strip() == "healthy":
             return
         time.sleep(WORK_ORDER_POLL)
     raise RuntimeError("the work order's health wait timed out")
