@@ -15,28 +15,13 @@ from pathlib import Path
 import psutil
 from docker import DockerClient
 
-from harness import engine, ports
+from harness import engine
 from harness.compose import Compose
 from harness.config import Config
 from harness.errors import HarnessError
+from harness.paths import owners_dir, shared_dir
 from harness.proof import write_json
-
-
-@dataclasses.dataclass(frozen=True)
-class CleanupReport:
-    """What the teardown did and what, if anything, it left."""
-
-    project: str
-    down_returncode: int | None
-    leftovers: engine.Resources
-    seconds: float
-    forced: bool
-    error: str = ""
-
-    @property
-    def clean(self) -> bool:
-        """True when nothing with the project's label remains."""
-        return self.leftovers.empty and not self.error
+from harness.records import CleanupReport, Resources
 
 
 def teardown(compose: Compose, client_factory: Callable[[], DockerClient], config: Config) -> CleanupReport:
@@ -59,7 +44,7 @@ def teardown(compose: Compose, client_factory: Callable[[], DockerClient], confi
             left = engine.project_resources(client, compose.project)
         error = ""
     except HarnessError as exc:
-        left = engine.Resources(containers=("<unknown: engine not reachable>",))
+        left = Resources(containers=("<unknown: engine not reachable>",))
         error = error or exc.message
     return CleanupReport(compose.project, down_code, left, time.monotonic() - started, forced, error)
 
@@ -131,15 +116,10 @@ class OwnerRecord:
         return process_is(self.pid, self.pid_start)
 
 
-def owners_dir(config: Config) -> Path:
-    """Where owner records live: beside the port locks, shared by every checkout on the machine."""
-    return config.lock_dir / "owners"
-
-
 def _owners_dir_for_writing(config: Config) -> Path:
-    """The owners folder, created open to every user (ports.shared_dir): each user's runs record there."""
-    ports.shared_dir(config.lock_dir)
-    return ports.shared_dir(owners_dir(config))
+    """The owners folder, created open to every user (paths.shared_dir): each user's runs record there."""
+    shared_dir(config.lock_dir)
+    return shared_dir(owners_dir(config))
 
 
 def write_owner(config: Config, compose: Compose) -> Path:

@@ -12,9 +12,6 @@ from harness import proc
 from harness.config import Config
 from harness.errors import EnvironmentProblem
 
-# Where docker-compose.agent.yml mounts the addons path inside the odoo container.
-CONTAINER_ADDONS = "/mnt/extra-addons"
-
 # What `up` prints when the host port was taken between our probe and Docker's bind.
 PORT_CLASH_MARKERS = ("port is already allocated", "address already in use")
 

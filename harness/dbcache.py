@@ -36,6 +36,7 @@ from harness import proc
 from harness.config import Config
 from harness.dependencies import Addon, Unresolvable, dependency_closure, image_manifests, user_manifests
 from harness.hashing import content_hash
+from harness.paths import private_dir
 
 # Bump when what an entry holds, or how it is made, changes.
 FORMAT_VERSION = "1"
@@ -191,7 +192,7 @@ class BuildLock:
 
     def acquire(self) -> bool:
         """True when this run may build the entry."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         handle = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - held until release()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

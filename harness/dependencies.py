@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from harness import ports, proc
+from harness import proc
 from harness.config import Config
 from harness.errors import EnvironmentProblem
 from harness.modules import MANIFEST, read_manifest
+from harness.paths import manifests_dir, shared_dir
 
 # Where Odoo's addons live in an image laid out as the official one.
 IMAGE_ADDONS = "/usr/lib/python3/dist-packages/odoo/addons"
@@ -50,7 +51,7 @@ class Unresolvable(Exception):
 
 def image_manifests(odoo_image: str, odoo_image_id: str, config: Config) -> dict[str, Addon]:
     """The image's addons as {name: (depends, auto_install, installable)}, read once per image ID."""
-    memo = config.lock_dir / "manifests" / f"{odoo_image_id.replace(':', '_')}.json"
+    memo = manifests_dir(config) / f"{odoo_image_id.replace(':', '_')}.json"
     if memo.is_file():
         return {k: Addon(*v) for k, v in json.loads(memo.read_text(encoding="utf-8")).items()}
     argv = ["docker", "run", "--rm", "--entrypoint", "python3", "--network", "none", odoo_image, "-c", _MANIFEST_SCRIPT]
@@ -58,7 +59,7 @@ def image_manifests(odoo_image: str, odoo_image_id: str, config: Config) -> dict
     if not result.ok:
         raise Unresolvable(f"could not read the addons of {odoo_image}: {result.output.strip()[-300:]}")
     try:  # the memo only saves the next run a container; a folder another user made may refuse it
-        ports.shared_dir(memo.parent)
+        shared_dir(memo.parent)
         tmp = memo.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(result.stdout, encoding="utf-8")
         tmp.replace(memo)

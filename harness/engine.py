@@ -22,6 +22,7 @@ from docker import DockerClient
 
 from harness import proc
 from harness.errors import EnvironmentProblem
+from harness.records import Resources
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -199,27 +200,6 @@ def connect(timeout: float) -> DockerClient:
 
 def _label(project: str) -> dict[str, list[str]]:
     return {"label": [f"{PROJECT_LABEL}={project}"]}
-
-
-@dataclasses.dataclass(frozen=True)
-class Resources:
-    """Containers, networks and volumes that carry one project's label."""
-
-    containers: tuple[str, ...] = ()
-    networks: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        """True when nothing of the project is left."""
-        return not (self.containers or self.networks or self.volumes)
-
-    def describe(self) -> str:
-        """`containers: a, b; networks: -; volumes: -` for messages and proofs."""
-        return "; ".join(
-            f"{kind}: {', '.join(names) or '-'}"
-            for kind, names in (("containers", self.containers), ("networks", self.networks), ("volumes", self.volumes))
-        )
 
 
 def project_resources(client: DockerClient, project: str) -> Resources:

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from harness import compose as compose_mod
 from harness import dbcache_steps, engine, github, odoo_command, ports, proc, watchdog
 from harness import verdict as verdict_mod
-from harness.cleanup import CleanupReport, remove_owner, sweep, teardown, write_owner
+from harness.cleanup import remove_owner, sweep, teardown, write_owner
 from harness.compose import Compose, compose_env
 from harness.config import Config
 from harness.errors import EnvironmentProblem, ExitCode, HarnessError
@@ -24,7 +24,8 @@ from harness.naming import project_name
 from harness.odoo_log import LogAnalyser, LogAnalysis
 from harness.proof import ProofLog, write_json
 from harness.readiness import health_url, wait_until_ready
-from harness.result import Counts, PhaseClock, utc_stamp
+from harness.records import CleanupReport, PhaseClock, utc_stamp
+from harness.result import Counts
 from harness.verdict import Verdict
 
 # The line prefix other tools (validate_interrupt, CI) read to follow a run.

@@ -7,20 +7,12 @@ import dataclasses
 import errno
 import fcntl
 import os
-import pwd
 import socket
-import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from harness.errors import EnvironmentProblem, NoFreePort
-
-# Port locks and owner records are shared by every user's runs on the machine: with a folder
-# per user, two users would lease the same port and the sweep could not tell a live run of
-# another user from a dead one. A folder the harness creates gets /tmp's mode: everyone
-# creates files, and the sticky bit keeps each user from deleting another's (a deleted lock
-# file would let a second run take a port that is still held).
-SHARED_DIR_MODE = 0o1777
+from harness.errors import NoFreePort
+from harness.paths import shared_dir
 
 
 @dataclasses.dataclass
@@ -51,37 +43,6 @@ def port_is_bindable(port: int, host: str = "127.0.0.1") -> bool:
                 return False
             raise
     return True
-
-
-def _owner_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def shared_dir(path: Path) -> Path:
-    """`path`, a folder every user's runs on this machine can write to; created with mode 1777 when missing.
-
-    A folder that already exists keeps its mode (one named in HARNESS_LOCK_DIR stays as its
-    owner made it). One this user cannot write to is an environment error saying how to fix it.
-    """
-    try:
-        path.mkdir(parents=True)
-    except FileExistsError:
-        pass
-    else:
-        path.chmod(SHARED_DIR_MODE)  # mkdir's mode is cut by the umask; chmod is not
-    if not os.access(path, os.W_OK | os.X_OK):
-        info = path.stat()
-        raise EnvironmentProblem(
-            f"{path} belongs to {_owner_name(info.st_uid)} (mode {stat.S_IMODE(info.st_mode):o}) and user "
-            f"{_owner_name(os.geteuid())} cannot write to it: every user's runs on this machine share its port "
-            f"locks and owner records. Its owner can open it to all users as /tmp is: "
-            f"`find {path} -type d -exec chmod 1777 {{}} +`; "
-            f"or set HARNESS_LOCK_DIR to a folder of your own (runs of other users are then not seen)"
-        )
-    return path
 
 
 def open_lock_file(path: Path) -> tuple[int, bool]:

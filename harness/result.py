@@ -5,17 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import time
-from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.cleanup import CleanupReport
-from harness.compose import CONTAINER_ADDONS
 from harness.errors import ExitCode
 from harness.odoo_cases import CaseOutcome
 from harness.odoo_log import LogAnalysis
+from harness.paths import CONTAINER_ADDONS
+from harness.records import CleanupReport, PhaseTime
 
 # What a person reads first, by exit code.
 VERDICTS = {
@@ -29,52 +26,6 @@ VERDICTS = {
 }
 # A traceback frame: `  File "/mnt/extra-addons/m/tests/test_x.py", line 8, in test_y`.
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)')
-
-
-def utc_stamp(epoch: float) -> str:
-    """`2026-11-26T10:00:00.123Z`: an ISO 8601 UTC time with milliseconds."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-@dataclasses.dataclass(frozen=True)
-class PhaseTime:
-    """One phase the run went through: when it started (UTC) and how long it took."""
-
-    name: str
-    started_at: str
-    seconds: float
-
-
-class PhaseClock:
-    """Times the run's phases: each `enter` ends the phase before it; `stop` ends the last one.
-
-    A phase entered twice (`port` and `up` when a port is retried) is recorded twice, in order.
-    """
-
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
-        self._monotonic = monotonic
-        self._wall = wall
-        self._open: tuple[str, float, float] | None = None
-        self.phases: list[PhaseTime] = []
-
-    def enter(self, name: str) -> None:
-        """Start timing `name` (and stop timing the phase before it)."""
-        self.stop()
-        self._open = (name, self._wall(), self._monotonic())
-
-    def stop(self) -> None:
-        """Stop timing the current phase, if any."""
-        if self._open is not None:
-            name, wall, started = self._open
-            self.phases.append(PhaseTime(name, utc_stamp(wall), round(self._monotonic() - started, 3)))
-            self._open = None
-
-    def totals(self) -> dict[str, float]:
-        """Seconds per phase name, in the order phases were first entered."""
-        totals: dict[str, float] = {}
-        for phase in self.phases:
-            totals[phase.name] = round(totals.get(phase.name, 0.0) + phase.seconds, 3)
-        return totals
 
 
 @dataclasses.dataclass(frozen=True)

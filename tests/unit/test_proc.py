@@ -282,8 +282,8 @@ def test_proc_is_the_one_place_that_starts_processes():
     harness = Path(proc.__file__).parent
     found = [
         f"{path.name}:{node.lineno}"
-        for path in sorted(harness.glob("*.py"))
-        if path.name != "proc.py"
+        for path in sorted(harness.rglob("*.py"))
+        if path != harness / "proc.py"
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Call) and ast.unparse(node.func) in starters
     ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = sorted((ROOT / "harness").glob("*.py"))
+HARNESS = sorted((ROOT / "harness").rglob("*.py"))  # subpackages too
 
 
 def calls(tree: ast.AST) -> list[ast.Call]:
