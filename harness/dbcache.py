@@ -36,6 +36,7 @@ from harness import proc
 from harness.config import Config
 from harness.dependencies import Addon, Unresolvable, dependency_closure, image_manifests, user_manifests
 from harness.hashing import content_hash
+from harness.modules import module_dirs
 from harness.paths import private_dir
 
 # Bump when what an entry holds, or how it is made, changes.
@@ -81,15 +82,17 @@ def cache_key(
     odoo_image_id: str,
     postgres_image_id: str,
     closure: Iterable[str],
-    addons_path: Path,
+    addons_path: Path | Iterable[Path],
     user: Mapping[str, Addon],
     config: Config,
     today: datetime.date,
 ) -> str:
     """24 hex digits over everything that decides an entry's content.
 
-    The two image IDs; the dependency closure; the full content of every dependency that lives
-    in the user's addons path, and of every auto-install module there (Odoo may install it with
+    The two image IDs (the odoo one is the requirements image when there is one, so what pip
+    installed, `odoo-addon-*` wheels included, is covered); the dependency closure; the full
+    content of every dependency that lives in one of the user's addons folders, and of every
+    auto-install module there (Odoo may install it with
     the dependencies); the database name and credentials baked into the cluster; the format
     version; and the UTC day, because Odoo's demo data holds dates relative to its install day.
     """
@@ -109,7 +112,8 @@ def cache_key(
         # Entries are per user: the folder is in the user's cache, so the image is the user's too.
         f"owner={cache_owner()}",
     ]
-    parts += [f"local:{name}={content_hash([(name, addons_path / name)])}" for name in local]
+    folders = module_dirs(addons_path)
+    parts += [f"local:{name}={content_hash([(name, folders[name])])}" for name in local]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 

@@ -8,31 +8,37 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 from harness import proc
 from harness.config import Config
 from harness.errors import EnvironmentProblem
-from harness.modules import MANIFEST, read_manifest
+from harness.modules import MANIFEST, module_dirs, read_manifest
 from harness.paths import manifests_dir, shared_dir
 
 # Where Odoo's addons live in an image laid out as the official one.
 IMAGE_ADDONS = "/usr/lib/python3/dist-packages/odoo/addons"
 
-# Prints {name: [depends, auto_install, installable]} for the addons of the image.
+# Prints {name: [depends, auto_install, installable]} for the addons of the image: Odoo's own and
+# those pip installed (`odoo-addon-*` wheels land in an `odoo/addons` folder of another sys.path
+# entry, which the `odoo.addons` namespace joins). Without importing odoo: it is slow to import.
 _MANIFEST_SCRIPT = f"""
-import ast, json, pathlib
+import ast, json, pathlib, sys
 out = {{}}
-for manifest in sorted(pathlib.Path({IMAGE_ADDONS!r}).glob("*/{MANIFEST}")):
-    try:
-        data = ast.literal_eval(manifest.read_text(encoding="utf-8"))
-    except Exception:
-        continue
-    out[manifest.parent.name] = [
-        list(data.get("depends", [])), bool(data.get("auto_install", False)), bool(data.get("installable", True))
-    ]
+folders = [pathlib.Path({IMAGE_ADDONS!r})] + [pathlib.Path(p or ".") / "odoo" / "addons" for p in sys.path]
+for folder in folders:
+    for manifest in sorted(folder.glob("*/{MANIFEST}")):
+        if manifest.parent.name in out:
+            continue
+        try:
+            data = ast.literal_eval(manifest.read_text(encoding="utf-8"))
+        except Exception:
+            continue
+        out[manifest.parent.name] = [
+            list(data.get("depends", [])), bool(data.get("auto_install", False)), bool(data.get("installable", True))
+        ]
 print(json.dumps(out))
 """
 
@@ -68,14 +74,14 @@ def image_manifests(odoo_image: str, odoo_image_id: str, config: Config) -> dict
     return {k: Addon(*v) for k, v in json.loads(result.stdout).items()}
 
 
-def user_manifests(addons_path: Path) -> dict[str, Addon]:
-    """The addons path's modules as {name: (depends, auto_install, installable)}."""
+def user_manifests(addons_path: Path | Iterable[Path]) -> dict[str, Addon]:
+    """Every addons folder's modules as {name: (depends, auto_install, installable)}."""
     found: dict[str, Addon] = {}
-    for manifest in sorted(addons_path.glob(f"*/{MANIFEST}")):
-        data = read_manifest(manifest.parent)
+    for name, module_dir in module_dirs(addons_path).items():
+        data = read_manifest(module_dir)
         depends = [str(d) for d in data.get("depends", []) or []]  # type: ignore[union-attr]
         auto, installable = bool(data.get("auto_install", False)), bool(data.get("installable", True))
-        found[manifest.parent.name] = Addon(depends, auto, installable)
+        found[name] = Addon(depends, auto, installable)
     return found
 
 

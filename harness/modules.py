@@ -36,40 +36,65 @@ def is_installable(module_dir: Path) -> bool:
         return False
 
 
-def discover_modules(addons_path: Path) -> list[str]:
-    """Sorted names of the installable modules directly under `addons_path`.
+def _folders(addons_path: Path | Iterable[Path]) -> list[Path]:
+    return [addons_path] if isinstance(addons_path, Path) else list(addons_path)
 
-    Every folder with a manifest must be named as Odoo names modules (lowercase letters,
-    digits, underscores): the names become CI matrix entries and command-line arguments,
-    so a folder called, say, `$(touch x)` is refused with an error, never passed on.
+
+def module_dirs(addons_path: Path | Iterable[Path]) -> dict[str, Path]:
+    """{name: folder} of every module (a folder with a manifest) directly under the addons folders.
+
+    Only folders with a manifest count, so a repository root used as an addons folder does not
+    pick up its other folders (docs/, tests/, setup/). Every module folder must be named as Odoo
+    names modules (lowercase letters, digits, underscores): the names become CI matrix entries
+    and command-line arguments, so a folder called, say, `$(touch x)` is refused with an error,
+    never passed on. A name in two folders is an error naming both: Odoo would silently take the
+    first.
     """
-    if not addons_path.is_dir():
-        return []
-    folders = [c for c in addons_path.iterdir() if c.is_dir() and not c.name.startswith(".")]
-    bad = sorted(c.name for c in folders if (c / MANIFEST).is_file() and not MODULE_NAME.fullmatch(c.name))
-    if bad:
-        raise UsageError(
-            f"addons path {addons_path} has module folders whose names are not Odoo technical names "
-            f"(lowercase letters, digits and underscores, starting with a letter): {', '.join(map(repr, bad))}; "
-            "rename or remove them"
-        )
-    return sorted(c.name for c in folders if is_installable(c))
+    found: dict[str, Path] = {}
+    for folder in _folders(addons_path):
+        if not folder.is_dir():
+            continue
+        children = sorted(c for c in folder.iterdir() if c.is_dir() and not c.name.startswith("."))
+        modules = [c for c in children if (c / MANIFEST).is_file()]
+        bad = [c.name for c in modules if not MODULE_NAME.fullmatch(c.name)]
+        if bad:
+            raise UsageError(
+                f"addons path {folder} has module folders whose names are not Odoo technical names "
+                f"(lowercase letters, digits and underscores, starting with a letter): {', '.join(map(repr, bad))}; "
+                "rename or remove them"
+            )
+        for module_dir in modules:
+            if module_dir.name in found:
+                raise UsageError(
+                    f"module {module_dir.name!r} is in two addons folders: {found[module_dir.name]} and "
+                    f"{module_dir}; Odoo would silently use the first: remove one, or drop one folder from addons_path"
+                )
+            found[module_dir.name] = module_dir
+    return found
 
 
-def check_module(addons_path: Path, module: str) -> Path:
-    """Fail with exit 2, naming the path searched and the closest names, unless `module` is installable."""
+def discover_modules(addons_path: Path | Iterable[Path]) -> list[str]:
+    """Sorted names of the installable modules directly under the addons folders (see module_dirs)."""
+    return sorted(name for name, folder in module_dirs(addons_path).items() if is_installable(folder))
+
+
+def check_module(addons_path: Path | Iterable[Path], module: str) -> Path:
+    """The module's folder; fails with exit 2, naming the folders searched and the closest names, unless installable."""
     validate_module_name(module)
-    module_dir = addons_path / module
-    if module_dir.is_dir() and (module_dir / MANIFEST).is_file():
+    folders = _folders(addons_path)
+    found = module_dirs(folders)
+    searched = ", ".join(map(str, folders))
+    module_dir = found.get(module)
+    if module_dir is not None:
         if not read_manifest(module_dir).get("installable", True):
-            raise UsageError(f"module {module!r} in {addons_path} says installable: False; Odoo would skip it")
+            raise UsageError(f"module {module!r} in {module_dir.parent} says installable: False; Odoo would skip it")
         return module_dir
-    known = discover_modules(addons_path)
+    known = discover_modules(folders)
     close = difflib.get_close_matches(module, known, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     listing = ", ".join(known) if known else "none"
     raise UsageError(
-        f"module {module!r} not found in addons path {addons_path} (no {module}/{MANIFEST}){hint} "
+        f"module {module!r} not found in addons path {searched} (no {module}/{MANIFEST}){hint} "
         f"Modules there: {listing}."
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from harness.addons_path import odoo_addons_path
 from harness.config import Config
 from harness.errors import UsageError
 from harness.naming import validate_module_name
@@ -62,9 +63,13 @@ def _server_arguments(config: Config, database: str | None) -> list[str]:
     return [
         # The official image ships the launcher `odoo`; `odoo-bin` does not exist there (exit 126).
         config.odoo_executable,
-        # The image's config only sets addons_path and data_dir; reading it keeps /mnt/extra-addons.
+        # The image's config only sets addons_path and data_dir; reading it keeps data_dir.
         "-c",
         config.odoo_config,
+        # Every addons folder as mounted (harness/addons_path.py), in the configured order: the
+        # image's config names only the first.
+        "--addons-path",
+        odoo_addons_path(config),
         # A database of its own, never the server's.
         "-d",
         db,

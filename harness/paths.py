@@ -19,7 +19,8 @@ from harness.errors import EnvironmentProblem
 if TYPE_CHECKING:
     from harness.config import Config
 
-# Where docker-compose.agent.yml mounts the addons path inside the odoo container.
+# Where docker-compose.agent.yml mounts the first addons folder inside the odoo container (the
+# further ones: harness/addons_path.py).
 CONTAINER_ADDONS = "/mnt/extra-addons"
 
 # Port locks and owner records are shared by every user's runs on the machine: with a folder

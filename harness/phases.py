@@ -10,10 +10,11 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
+from harness import addons_path, dbcache_steps, engine, github, odoo_command, ports, proc, watchdog
 from harness import compose as compose_mod
-from harness import dbcache_steps, engine, github, odoo_command, ports, proc, watchdog
 from harness import verdict as verdict_mod
 from harness.cleanup import remove_owner, sweep, teardown, write_owner
 from harness.compose import Compose, compose_env
@@ -102,8 +103,8 @@ class RunPhases:
             self.log.add(path)
         self.enter("preflight")
         self.log.harness(f"project {self.project}; artefacts in {self.artefacts}")
-        check_module(self.config.addons_path, self.module)
-        self.log.harness(f"module {self.module} found in {self.config.addons_path}")
+        found = check_module(self.config.addons_path, self.module)
+        self.log.harness(f"module {self.module} found in {found.parent}")
         sweep(self.config, self.connect(), log=self.log.harness)
 
     def choose_port(self, tried: set[int]) -> int:
@@ -126,7 +127,7 @@ class RunPhases:
         for attempt in range(1, self.config.up_attempts + 1):
             self.port = port = self.choose_port(tried)
             env = {**compose_env(self.config, port), **self.extra_env}
-            self.compose = Compose(self.project, self.config.compose_files, env)
+            self.compose = Compose(self.project, (*self.config.compose_files, *self.override_files()), env)
             if self.cache is None:
                 self.cache = dbcache_steps.prepare(
                     self.config, self.module, self.compose, self.artefacts, self.log.harness
@@ -162,6 +163,11 @@ class RunPhases:
         raise EnvironmentProblem(
             f"docker compose up lost its port {self.config.up_attempts} times; ports tried: {sorted(tried)}"
         )
+
+    def override_files(self) -> tuple[Path, ...]:
+        """Compose files written for this run on top of the configured ones: further addons folders."""
+        mounts = addons_path.override_file(self.config, self.artefacts / "addons.override.yml")
+        return () if mounts is None else (mounts,)
 
     def wait_ready(self) -> None:
         """Until /web/health answers 200 or Docker says healthy; fail fast on exit or unhealthy."""

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from pathlib import Path
 from typing import Any
 
+from harness.addons_path import repository_path
+from harness.config import Config
 from harness.errors import ExitCode
 from harness.odoo_cases import CaseOutcome
 from harness.odoo_log import LogAnalysis
-from harness.paths import CONTAINER_ADDONS
 from harness.records import CleanupReport, PhaseTime
 
 # What a person reads first, by exit code.
@@ -69,32 +69,23 @@ class FailedTest:
     name: str  # `TestItem.test_x`, as Odoo names it
     kind: str  # `failure` (an assertion) or `error` (an exception)
     message: str  # `AssertionError: True != False`
-    file: str | None = None  # in the repository (see locate), or as the container saw it
+    file: str | None = None  # in the repository (addons_path.repository_path), or as the container saw it
     line: int | None = None
 
 
-def failed_tests(analysis: LogAnalysis, addons_path: Path, repository: Path) -> list[FailedTest]:
+def failed_tests(analysis: LogAnalysis, config: Config, repository: Path) -> list[FailedTest]:
     """The module's failing tests in log order, each with the deepest frame of the module's own code."""
-    return [_failed_test(outcome, addons_path, repository) for outcome in analysis.failures]
+    return [_failed_test(outcome, config, repository) for outcome in analysis.failures]
 
 
-def _failed_test(outcome: CaseOutcome, addons_path: Path, repository: Path) -> FailedTest:
+def _failed_test(outcome: CaseOutcome, config: Config, repository: Path) -> FailedTest:
     file, line = None, None
     for text in outcome.details.splitlines():
         frame = _FRAME.match(text)
-        if frame and frame["path"].startswith(CONTAINER_ADDONS + "/"):
-            file, line = locate(frame["path"], addons_path, repository), int(frame["line"])
+        located = repository_path(frame["path"], config, repository) if frame else None
+        if frame and located is not None:
+            file, line = located, int(frame["line"])
     return FailedTest(outcome.description, outcome.kind, outcome.message, file, line)
-
-
-def locate(container_path: str, addons_path: Path, repository: Path) -> str:
-    """A path under /mnt/extra-addons as the repository names it (`addons/m/tests/test_x.py`).
-
-    Paths outside `repository` (a temporary copy of the addons) stay absolute on this machine.
-    """
-    host = addons_path / container_path.removeprefix(CONTAINER_ADDONS + "/")
-    relative = os.path.relpath(host, repository)
-    return host.as_posix() if relative.startswith("..") else Path(relative).as_posix()
 
 
 @dataclasses.dataclass

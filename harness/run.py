@@ -112,7 +112,7 @@ class GuardedRun(RunPhases):
             port=self.port,
             summary=self.summary,
             counts=None if analysis is None else Counts.from_analysis(analysis),
-            failed_tests=[] if analysis is None else failed_tests(analysis, self.config.addons_path, repository),
+            failed_tests=[] if analysis is None else failed_tests(analysis, self.config, repository),
             reasons=self.reasons,
             signal=signal_name(self.guard.received[0]) if self.guard.received else None,
             started_at=self.started_at,

@@ -23,6 +23,7 @@ from harness import engine, ports, proc
 from harness.config import Config
 from harness.errors import ExitCode
 from harness.hashing import content_hash
+from harness.modules import check_module
 from harness.phases import PHASE_MARK
 from harness.proof import HARNESS_TAG, tail
 from harness.result import RunResult
@@ -119,10 +120,11 @@ def success(config: Config, demo: Demonstration, options: Options) -> None:
 def failure(config: Config, demo: Demonstration, options: Options) -> None:
     """A failing test injected into a temporary copy of the module; the source tree stays byte-for-byte."""
     module = config.validation_module
-    before = content_hash([("addons", config.addons_path)])
+    folder = check_module(config.addons_path, module).parent
+    before = content_hash([("addons", folder)])
     with tempfile.TemporaryDirectory(prefix="harness-validate-") as tmp:
         addons = Path(tmp) / "addons"
-        shutil.copytree(config.addons_path, addons, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(folder, addons, ignore=shutil.ignore_patterns("__pycache__"))
         tests = addons / module / "tests"
         tests.mkdir(exist_ok=True)
         (tests / "test_harness_injected_failure.py").write_text(INJECTED_TEST, encoding="utf-8")
@@ -133,8 +135,11 @@ def failure(config: Config, demo: Demonstration, options: Options) -> None:
             encoding="utf-8",
         )
         os.chmod(addons, 0o755)  # the container's user must read the copy
-        result = run_module(config.with_overrides(addons_path=addons), module)
-    after = content_hash([("addons", config.addons_path)])
+        # The copy takes the place of the module's folder; the other folders stay as configured.
+        copied = tuple(addons if p == folder else p for p in config.addons_path)
+        dependencies = tuple(addons if p == folder else p for p in config.dependency_addons)
+        result = run_module(config.with_overrides(addons_path=copied, dependency_addons=dependencies), module)
+    after = content_hash([("addons", folder)])
     _finish_run(demo, config, result)
     demo.expect(result.exit_code not in (ExitCode.PASSED,), f"non-zero exit code (got {result.exit_code})")
     demo.expect(result.exit_code == ExitCode.TESTS_FAILED, "exit code 1: the tests failed, not the environment")

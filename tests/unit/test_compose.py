@@ -135,6 +135,7 @@ def test_compose_env_for_one_run(tmp_path):
         "ODOO_PORT": "8093",
         "HARNESS_PUBLISH_HOST": "127.0.0.1",
         "HARNESS_ADDONS_PATH": str(tmp_path / "addons"),
+        "HARNESS_CONTAINER_ADDONS_PATH": "/mnt/extra-addons",
         "HARNESS_DB_USER": "u",
         "HARNESS_DB_PASSWORD": "pw",
     }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import Config, find_root, load_config, parse_port_range
+from harness.config import PATH_LISTS, Config, find_root, load_config, parse_port_range
 from harness.errors import ExitCode, UsageError
 
 TABLE = """
@@ -36,7 +36,7 @@ def test_values_come_from_the_table_and_paths_are_absolute(tmp_path):
     assert config.root == tmp_path.resolve()
     assert config.prefix == "evv"
     assert config.project_prefix == "evv-agent-test-"
-    assert config.addons_path == tmp_path.resolve() / "my_addons"
+    assert config.addons_path == (tmp_path.resolve() / "my_addons",)
     assert config.compose_files == (tmp_path.resolve() / "one.yml", tmp_path.resolve() / "two.yml")
     assert config.port_range == (9100, 9105)
     assert list(config.ports) == [9100, 9101, 9102, 9103, 9104, 9105]
@@ -49,7 +49,7 @@ def test_an_empty_table_gives_the_documented_defaults(harness_root):
     config = load_config(harness_root, env={})
     root = harness_root.resolve()
     assert config.prefix == "hub"
-    assert config.addons_path == root / "addons"
+    assert config.addons_path == (root / "addons",)
     assert config.compose_files == (root / "docker-compose.agent.yml",)
     assert config.port_range == (8090, 8100)
     assert config.ready_timeout == 300.0
@@ -67,7 +67,7 @@ def test_repository_pyproject_matches_the_dataclass_defaults():
     assert config.ready_timeout == Config.ready_timeout
     assert config.test_timeout == Config.test_timeout
     assert config.compose_files == tuple(repo / p for p in Config.compose_files)
-    assert config.addons_path == repo / Config.addons_path
+    assert config.addons_path == tuple(repo / p for p in Config.addons_path)
 
 
 def test_unknown_key_in_the_table_is_refused_by_name(tmp_path):
@@ -154,9 +154,11 @@ def test_env_prefix(harness_root):
 
 def test_env_addons_path_relative_and_absolute(harness_root, tmp_path_factory):
     root = harness_root.resolve()
-    assert load_config(harness_root, env={"HARNESS_ADDONS_PATH": "extra/addons"}).addons_path == root / "extra/addons"
+    assert load_config(harness_root, env={"HARNESS_ADDONS_PATH": "extra/addons"}).addons_path == (
+        root / "extra/addons",
+    )
     outside = tmp_path_factory.mktemp("addons")
-    assert load_config(harness_root, env={"HARNESS_ADDONS_PATH": str(outside)}).addons_path == outside
+    assert load_config(harness_root, env={"HARNESS_ADDONS_PATH": str(outside)}).addons_path == (outside,)
 
 
 def test_env_wins_over_the_table(tmp_path):
@@ -196,7 +198,7 @@ def _sample(name: str, default: object) -> tuple[str, object]:
     """An environment string for `name` and the value load_config must turn it into (root-relative)."""
     if name == "port_range":
         return "9300-9301", (9300, 9301)
-    if name == "compose_files":
+    if name in PATH_LISTS:
         return "z.yml", (Path("z.yml"),)
     if isinstance(default, Path):
         return "some/where", Path("some/where")
@@ -215,8 +217,11 @@ def test_every_setting_is_read_from_its_environment_variable(harness_root):
         if field.name == "root":
             continue
         text, expected = _sample(field.name, field.default)
-        config = load_config(harness_root, env={"HARNESS_" + field.name.upper(): text})
-        if field.name == "compose_files":
+        env = {"HARNESS_" + field.name.upper(): text}
+        if field.name == "dependency_addons":  # must be one of addons_path's folders
+            env["HARNESS_ADDONS_PATH"] = "a:z.yml"
+        config = load_config(harness_root, env=env)
+        if field.name in PATH_LISTS:
             expected = (root / "z.yml",)
         elif isinstance(expected, Path):
             expected = root / expected
@@ -227,7 +232,7 @@ def test_with_overrides_makes_paths_absolute(harness_root):
     config = load_config(harness_root, env={})
     changed = config.with_overrides(lock_dir=Path("locks"), addons_path=Path("/abs/addons"))
     assert changed.lock_dir == harness_root.resolve() / "locks"
-    assert changed.addons_path == Path("/abs/addons")
+    assert changed.addons_path == (Path("/abs/addons"),)
     assert config.lock_dir != changed.lock_dir  # the original is untouched (frozen copy)
 
 
@@ -256,3 +261,39 @@ def test_parse_port_range_rejects(text):
     with pytest.raises(UsageError) as caught:
         parse_port_range(text)
     assert repr(text) in caught.value.message
+
+
+# --- several addons folders
+
+
+def test_addons_path_is_a_list_in_order_and_colon_separated_in_the_environment(tmp_path):
+    write_pyproject(tmp_path, '[tool.harness]\naddons_path = [".", "third_party/server-tools"]\n')
+    root = tmp_path.resolve()
+    assert load_config(tmp_path, env={}).addons_path == (root, root / "third_party/server-tools")
+    env = {"HARNESS_ADDONS_PATH": "b:/abs/a:"}
+    assert load_config(tmp_path, env=env).addons_path == (root / "b", Path("/abs/a"))
+
+
+def test_own_addons_are_the_folders_not_named_as_dependencies(tmp_path):
+    table = (
+        '[tool.harness]\naddons_path = [".", "third_party/x", "deps/y"]\n'
+        'dependency_addons = ["third_party/x", "deps/y"]\n'
+    )
+    write_pyproject(tmp_path, table)
+    config = load_config(tmp_path, env={})
+    root = tmp_path.resolve()
+    assert config.own_addons == (root,)
+    assert config.dependency_addons == (root / "third_party/x", root / "deps/y")
+
+
+def test_a_dependency_folder_outside_addons_path_is_refused_by_name(tmp_path):
+    write_pyproject(tmp_path, '[tool.harness]\naddons_path = ["addons"]\ndependency_addons = ["vendor"]\n')
+    with pytest.raises(UsageError, match="vendor") as caught:
+        load_config(tmp_path, env={})
+    assert caught.value.exit_code == ExitCode.USAGE
+
+
+def test_an_empty_addons_path_is_refused(tmp_path):
+    write_pyproject(tmp_path, "[tool.harness]\naddons_path = []\n")
+    with pytest.raises(UsageError, match="addons_path"):
+        load_config(tmp_path, env={})

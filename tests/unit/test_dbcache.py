@@ -12,7 +12,7 @@ import pytest
 
 from harness import dbcache, dependencies, proc
 from harness.config import Config
-from harness.dependencies import Addon, Unresolvable
+from harness.dependencies import Addon, Unresolvable, dependency_closure, user_manifests
 
 IMAGE = {
     "base": Addon([], False, True),
@@ -215,3 +215,16 @@ def test_reap_removes_replaced_images_of_this_user(tmp_path: Path, monkeypatch: 
     assert ["docker", "rmi", "sha256:old1", "sha256:old2"] in calls
     dangling = next(c for c in calls if "dangling=true" in c)
     assert f"label={dbcache.LABEL}.owner={dbcache.cache_owner()}" in dangling
+
+
+def test_a_dependency_in_a_second_folder_enters_the_key_with_its_content(tmp_path: Path) -> None:
+    own, deps = tmp_path / "own", tmp_path / "deps"
+    for folder, name, depends in ((own, "mine", ["theirs"]), (deps, "theirs", ["base"])):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "__manifest__.py").write_text(repr({"name": name, "depends": depends}))
+    config = Config(root=tmp_path, addons_path=(own, deps))
+    user = user_manifests(config.addons_path)
+    assert dependency_closure("mine", {**user, "base": Addon([], False, True)}) == ["base", "theirs"]
+    before = _key(config, user, ["base", "theirs"])
+    (deps / "theirs" / "models.py").write_text("# changed\n")
+    assert _key(config, user, ["base", "theirs"]) != before

@@ -176,3 +176,40 @@ def test_the_cli_module_list_fails_loudly_on_a_bad_folder(tmp_path, monkeypatch,
     assert out == ""
     assert "'$(touch x)'" in err
     assert not (tmp_path / "x").exists()
+
+
+# --- several addons folders
+
+
+def test_modules_at_a_repository_root_ignore_its_other_folders(tmp_path):
+    root = tmp_path / "repo"
+    make_module(root, "partner_x")
+    make_module(root, "partner_y")
+    for folder in ("docs", "tests", "setup/partner_x/odoo/addons", ".github", "harness"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / "tests" / "__init__.py").write_text("")
+    (root / "README.md").write_text("x")
+    assert discover_modules(root) == ["partner_x", "partner_y"]
+
+
+def test_discovery_and_the_check_span_every_folder_in_order(tmp_path):
+    own, deps = tmp_path / "own", tmp_path / "third_party"
+    make_module(own, "mine")
+    make_module(deps, "theirs")
+    assert discover_modules([own, deps]) == ["mine", "theirs"]
+    assert check_module([own, deps], "theirs") == deps / "theirs"
+    with pytest.raises(UsageError) as caught:
+        check_module([own, deps], "thiers")
+    assert str(own) in caught.value.message and str(deps) in caught.value.message
+    assert "did you mean theirs" in caught.value.message
+
+
+def test_a_module_in_two_folders_is_an_error_naming_both(tmp_path):
+    own, deps = tmp_path / "own", tmp_path / "third_party"
+    make_module(own, "same")
+    make_module(deps, "same")
+    for call in (lambda: discover_modules([own, deps]), lambda: check_module([own, deps], "same")):
+        with pytest.raises(UsageError) as caught:
+            call()
+        assert str(own / "same") in caught.value.message and str(deps / "same") in caught.value.message
+        assert caught.value.exit_code == ExitCode.USAGE

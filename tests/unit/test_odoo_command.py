@@ -18,6 +18,8 @@ def test_command_is_exact_for_the_default_configuration() -> None:
         "odoo",
         "-c",
         "/etc/odoo/odoo.conf",
+        "--addons-path",
+        "/mnt/extra-addons",
         "-d",
         "harness_test",
         "--db_host",
@@ -59,7 +61,7 @@ def test_command_follows_the_configuration() -> None:
     assert (pairs["--db_host"], pairs["--db_port"], pairs["--db_user"]) == ("postgres", "5433", "tester")
     assert pairs["--db_password"] == "Sup3r-S3cret"
     assert pairs["--http-port"] == "8072"
-    assert build_test_command(config, "probe_pass", database="run_42")[4] == "run_42"
+    assert build_test_command(config, "probe_pass", database="run_42")[6] == "run_42"
 
 
 def test_command_installs_and_tests_only_the_module() -> None:

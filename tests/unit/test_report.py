@@ -70,7 +70,7 @@ def failing_result(tmp_path: Path) -> RunResult:
         message="1 of 2 tests failed",
         reasons=verdict.reasons,
         counts=Counts.from_analysis(analysis),
-        failed_tests=failed_tests(analysis, tmp_path / "addons", tmp_path),
+        failed_tests=failed_tests(analysis, Config(root=tmp_path, addons_path=tmp_path / "addons"), tmp_path),
     )
 
 

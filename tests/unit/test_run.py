@@ -41,7 +41,7 @@ def test_missing_module_exits_2_and_replaces_a_stale_log(config: Config) -> None
     log = config.log_file.read_text()
     assert "stale" not in log
     assert "did you mean known_module?" in log
-    assert str(config.addons_path) in log
+    assert str(config.addons_path[0]) in log
     assert out.getvalue() == log
     assert (result.artefacts / "proof.log").read_text() == log
 
