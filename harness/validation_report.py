@@ -95,7 +95,7 @@ def proof_markdown(config: Config, demos: list[Demonstration]) -> str:
 
 # The documents whose updated sections the work order's 9.5 shows: (file, heading that opens the section).
 REVIEWED_DOCS = (
-    ("README.md", "## Running Tests"),
+    ("docs/reference.md", "## Running Tests"),
     ("docs/onboarding_coder_agent.md", "### 9.1 Test Execution"),
     ("docs/work_order_template.md", "### 9.1 Test Execution"),
 )
