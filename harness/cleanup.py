@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import socket
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import psutil
 from docker import DockerClient
 
 from harness import engine
-from harness.compose import Compose
+from harness.compose import Compose, compose_env
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.paths import owners_dir, shared_dir
+from harness.paths import owners_dir, private_state_dir, read_json
 from harness.proof import write_json
 from harness.records import CleanupReport, Resources
 
@@ -75,98 +75,113 @@ def process_start_time(pid: int) -> str | None:
         return None
 
 
-def process_is(pid: int, start: str | None) -> bool:
-    """True while the process `pid` that started at `start` (from process_start_time) still runs.
+# What the harness can tell about a run's process: it runs, it is gone, or it cannot be seen
+# (another user's under /proc hidepid=2, another host's, one psutil may not inspect).
+Liveness = Literal["alive", "dead", "unknown"]
 
-    When the process exists but may not be inspected (another user's, on some systems),
-    it counts as running: the sweep must never remove a live run's project.
+
+def process_liveness(pid: int, start: str | None) -> Liveness:
+    """Whether the process `pid` that started at `start` (from process_start_time) still runs.
+
+    psutil's NoSuchProcess alone does not prove a process gone: with /proc mounted hidepid=2
+    another user's processes are invisible. kill(pid, 0) still tells: ESRCH only when no
+    process has that pid. What cannot be checked is "unknown", never "dead".
     """
-    if start is None:
-        return False
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        if "." not in start:
-            # A record of an older harness (kernel clock ticks): the pid alone is all it can tell.
-            return True
-        return abs(process.create_time() - float(start)) <= START_TIME_TOLERANCE
+            return "dead"
+        if start is None or "." not in start:
+            # No start time, or a record of an older harness (kernel clock ticks): the pid alone.
+            return "unknown"
+        return "alive" if abs(process.create_time() - float(start)) <= START_TIME_TOLERANCE else "dead"
     except psutil.AccessDenied:
-        return True
+        return "unknown"
     except (psutil.NoSuchProcess, ValueError):
-        return False
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "dead"
+    except (PermissionError, OverflowError, ValueError):
+        return "unknown"
+    return "unknown"  # it exists, but psutil cannot see it: its start time cannot be checked
+
+
+def process_is(pid: int, start: str | None) -> bool:
+    """True while the process `pid` that started at `start` certainly still runs."""
+    return process_liveness(pid, start) == "alive"
 
 
 @dataclasses.dataclass(frozen=True)
 class OwnerRecord:
-    """The process that owns a project, written before the project's first resource exists."""
+    """The process that owns a project, written before the project's first resource exists.
+
+    It carries no command, file list or environment: the sweep rebuilds what `down` needs
+    from the project's name and its own configuration, so a record can never make it run
+    anything of someone else's.
+    """
 
     project: str
     pid: int
     pid_start: str | None
     host: str
     created: float
-    files: tuple[str, ...]
-    env: dict[str, str]
+    uid: int = -1
+
+    def liveness(self) -> Liveness:
+        """alive / dead / unknown (a record of another host is never "dead": we cannot look)."""
+        if self.host != socket.gethostname():
+            return "unknown"
+        return process_liveness(self.pid, self.pid_start)
 
     def is_alive(self) -> bool:
-        """True while the owning process still runs (records from other hosts count as alive)."""
-        if self.host != socket.gethostname():
-            return True
-        return process_is(self.pid, self.pid_start)
+        """True only while the owning process certainly runs."""
+        return self.liveness() == "alive"
 
 
 def _owners_dir_for_writing(config: Config) -> Path:
-    """The owners folder, created open to every user (paths.shared_dir): each user's runs record there."""
-    shared_dir(config.lock_dir)
-    return shared_dir(owners_dir(config))
+    """The owners folder, created (and checked) private: mode 0700, this user's, not a link."""
+    return private_state_dir(owners_dir(config), config)
 
 
 def write_owner(config: Config, compose: Compose) -> Path:
-    """Record this process as the owner of `compose.project` (with the project's environment, for `down`)."""
+    """Record this process as the owner of `compose.project` (who and since when; nothing to run)."""
     pid = os.getpid()
-    record = OwnerRecord(
-        compose.project,
-        pid,
-        process_start_time(pid),
-        socket.gethostname(),
-        time.time(),
-        tuple(str(f) for f in compose.files),
-        # What `down` needs to read the compose files; never a password (the folder is shared).
-        {key: value for key, value in compose.env.items() if "PASSWORD" not in key},
-    )
+    record = OwnerRecord(compose.project, pid, process_start_time(pid), socket.gethostname(), time.time(), os.geteuid())
     path = _owners_dir_for_writing(config) / f"{compose.project}.json"
     write_json(path, dataclasses.asdict(record))
     return path
 
 
+_RECORD_FIELDS = {field.name for field in dataclasses.fields(OwnerRecord)}
+
+
 def read_owner(config: Config, project: str) -> OwnerRecord | None:
-    """The owner record of `project`, or None."""
-    path = owners_dir(config) / f"{project}.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["files"] = tuple(data["files"])
-        return OwnerRecord(**data)
-    except (OSError, ValueError, TypeError, KeyError):
+    """The owner record of `project`, or None (also for a file this user did not write, or a link)."""
+    data = read_json(owners_dir(config) / f"{project}.json")
+    if not isinstance(data, dict):
         return None
+    try:
+        # Older records also held `files` and `env`: they are never read again.
+        record = OwnerRecord(**{key: value for key, value in data.items() if key in _RECORD_FIELDS})
+    except TypeError:
+        return None
+    if not isinstance(record.pid, int) or record.project != project:
+        return None
+    return record
 
 
 def remove_owner(config: Config, project: str) -> None:
-    """Forget the owner record once the project is gone.
-
-    A record of another user's run, swept by this user, stays: the sticky owners folder lets
-    only its writer delete it, and a record whose project is gone is never read again.
-    """
-    with contextlib.suppress(FileNotFoundError, PermissionError):
+    """Forget the owner record once the project is gone."""
+    with contextlib.suppress(OSError):
         (owners_dir(config) / f"{project}.json").unlink()
 
 
-def compose_for_record(project: str, record: OwnerRecord | None) -> Compose:
-    """A Compose handle able to run `down` for a project we may know only by name."""
-    if record is None:
-        # Compose rebuilds a project from its labels when given only -p.
-        return Compose(project, ())
-    return Compose(project, tuple(Path(f) for f in record.files), record.env)
+def compose_for_sweep(config: Config, project: str) -> Compose:
+    """A Compose handle for `down` of a project known only by name: this configuration's own compose
+    files and environment (the variables they read, with a placeholder port), nothing from a record."""
+    return Compose(project, config.compose_files, compose_env(config, config.ports[0]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,20 +207,30 @@ def sweep(
     for info in engine.list_projects(client, config.project_prefix):
         record = read_owner(config, info.name)
         age = (now - info.created).total_seconds() if info.created else None
-        if record is not None and record.is_alive():
+        age_text = "unknown" if age is None else f"{age:.0f} s"
+        young = age is None or age < config.reap_max_age
+        liveness = record.liveness() if record is not None else "unknown"
+        if liveness == "alive":
             entries.append(SweepEntry(info.name, "kept", f"owner pid {record.pid} is alive"))
             continue
-        if record is None and (age is None or age < config.reap_max_age):
-            age_text = "unknown" if age is None else f"{age:.0f} s"
-            entries.append(
-                SweepEntry(info.name, "kept", f"no owner record, age {age_text} < {config.reap_max_age:.0f} s")
+        if liveness == "unknown" and young:
+            who = (
+                "no owner record of this user (another user's run, or one whose record is gone)"
+                if record is None
+                else f"owner pid {record.pid} cannot be seen (another user's or host's process, or hidden)"
             )
+            entries.append(SweepEntry(info.name, "kept", f"{who}; age {age_text} < {config.reap_max_age:.0f} s"))
             continue
-        reason = f"owner pid {record.pid} is gone" if record else f"no owner record and {age:.0f} s old"
+        if record is None:
+            reason = f"no owner record and {age_text} old"
+        elif liveness == "dead":
+            reason = f"owner pid {record.pid} is gone"
+        else:
+            reason = f"owner pid {record.pid} cannot be seen and the project is {age_text} old"
         if dry_run:
             entries.append(SweepEntry(info.name, "would remove", reason))
             continue
-        report = teardown(compose_for_record(info.name, record), lambda: client, config)
+        report = teardown(compose_for_sweep(config, info.name), lambda: client, config)
         if report.clean:
             remove_owner(config, info.name)
         entries.append(SweepEntry(info.name, "removed" if report.clean else "failed", reason))

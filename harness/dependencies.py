@@ -6,6 +6,7 @@ anything it cannot resolve exactly makes the run go uncached (Odoo's own verdict
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -16,7 +17,7 @@ from harness import proc
 from harness.config import Config
 from harness.errors import EnvironmentProblem
 from harness.modules import MANIFEST, module_dirs, read_manifest
-from harness.paths import manifests_dir, shared_dir
+from harness.paths import manifests_dir, private_state_dir, read_json
 
 # Where Odoo's addons live in an image laid out as the official one.
 IMAGE_ADDONS = "/usr/lib/python3/dist-packages/odoo/addons"
@@ -56,22 +57,53 @@ class Unresolvable(Exception):
 
 
 def image_manifests(odoo_image: str, odoo_image_id: str, config: Config) -> dict[str, Addon]:
-    """The image's addons as {name: (depends, auto_install, installable)}, read once per image ID."""
-    memo = manifests_dir(config) / f"{odoo_image_id.replace(':', '_')}.json"
-    if memo.is_file():
-        return {k: Addon(*v) for k, v in json.loads(memo.read_text(encoding="utf-8")).items()}
+    """The image's addons as {name: (depends, auto_install, installable)}, read once per image ID.
+
+    The memo lives in the user's private state folder, and one whose content is not what this
+    function writes is ignored (read again from the image).
+    """
+    memo_dir = manifests_dir(config)
+    memo = memo_dir / f"{odoo_image_id.replace(':', '_').replace('/', '_')}.json"
+    remembered = _checked_manifests(read_json(memo))
+    if remembered is not None:
+        return remembered
     argv = ["docker", "run", "--rm", "--entrypoint", "python3", "--network", "none", odoo_image, "-c", _MANIFEST_SCRIPT]
     result = proc.run(argv, timeout=config.command_timeout)
     if not result.ok:
         raise Unresolvable(f"could not read the addons of {odoo_image}: {result.output.strip()[-300:]}")
-    try:  # the memo only saves the next run a container; a folder another user made may refuse it
-        shared_dir(memo.parent)
+    found = _checked_manifests(_loads(result.stdout))
+    if found is None:
+        raise Unresolvable(f"could not read the addons of {odoo_image}: unexpected output {result.stdout[:200]!r}")
+    with contextlib.suppress(OSError, EnvironmentProblem):  # the memo only saves the next run a container
+        private_state_dir(memo_dir, config)
         tmp = memo.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(result.stdout, encoding="utf-8")
         tmp.replace(memo)
-    except (OSError, EnvironmentProblem):
-        pass
-    return {k: Addon(*v) for k, v in json.loads(result.stdout).items()}
+    return found
+
+
+def _loads(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _checked_manifests(data: object) -> dict[str, Addon] | None:
+    """{name: Addon} when `data` is what _MANIFEST_SCRIPT prints, else None."""
+    if not isinstance(data, dict):
+        return None
+    found: dict[str, Addon] = {}
+    for name, value in data.items():
+        if not (isinstance(name, str) and isinstance(value, list) and len(value) == 3):
+            return None
+        depends, auto, installable = value
+        if not (isinstance(depends, list) and all(isinstance(d, str) for d in depends)):
+            return None
+        if not (isinstance(auto, bool) and isinstance(installable, bool)):
+            return None
+        found[name] = Addon(depends, auto, installable)
+    return found
 
 
 def user_manifests(addons_path: Path | Iterable[Path]) -> dict[str, Addon]:

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import sys
 import urllib.parse
@@ -274,13 +275,28 @@ class ProjectInfo:
     created: datetime | None
 
 
-def _parse_created(text: str) -> datetime | None:
+# Docker's RFC 3339 times: seconds, an optional fraction of any length (Docker gives nanoseconds),
+# and `Z` or a UTC offset (an engine whose clock is set to local time writes `-08:00`).
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$", re.IGNORECASE)
+
+
+def parse_created(text: str) -> datetime | None:
+    """A Docker timestamp as an aware UTC datetime; None when it is not one.
+
+    The offset is honoured (Python's fromisoformat before 3.11 takes no `Z` and no nanoseconds,
+    and dropping the offset made a project on a host west of UTC look hours older than it is).
+    A time without any zone is Docker's UTC.
+    """
+    match = _RFC3339.match(text.strip())
+    if match is None:
+        return None
+    head, fraction, zone = match.groups()
+    zone = "+00:00" if zone is None or zone.upper() == "Z" else zone
     try:
-        # Docker gives nanoseconds; Python takes microseconds.
-        head, _, frac = text.rstrip("Z").partition(".")
-        return datetime.fromisoformat(f"{head}.{frac[:6] or '0'}").replace(tzinfo=timezone.utc)
+        parsed = datetime.fromisoformat(f"{head}.{(fraction or '0')[:6].ljust(6, '0')}{zone}")
     except ValueError:
         return None
+    return parsed.astimezone(timezone.utc)
 
 
 def list_projects(client: DockerClient, name_prefix: str) -> list[ProjectInfo]:
@@ -301,8 +317,8 @@ def list_projects(client: DockerClient, name_prefix: str) -> list[ProjectInfo]:
             datetime.fromtimestamp(created, timezone.utc) if isinstance(created, int) else None,
         )
     for network in client.networks.list(filters=filters):
-        note(network.attrs.get("Labels", {}).get(PROJECT_LABEL, ""), _parse_created(network.attrs.get("Created", "")))
+        note(network.attrs.get("Labels", {}).get(PROJECT_LABEL, ""), parse_created(network.attrs.get("Created", "")))
     for volume in client.volumes.list(filters=filters):
         labels = volume.attrs.get("Labels") or {}
-        note(labels.get(PROJECT_LABEL, ""), _parse_created(volume.attrs.get("CreatedAt", "")))
+        note(labels.get(PROJECT_LABEL, ""), parse_created(volume.attrs.get("CreatedAt", "")))
     return [ProjectInfo(name, created) for name, created in sorted(found.items())]

@@ -11,8 +11,12 @@ import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from harness import paths
 from harness.errors import NoFreePort
-from harness.paths import shared_dir
+
+# Port locks are the one thing every user's runs on the machine share (harness/paths.py checks
+# the folder and opens each file without following links): with a folder per user, two users'
+# runs would lease the same port and only the bind probe and the `up` retry would part them.
 
 
 @dataclasses.dataclass
@@ -45,40 +49,16 @@ def port_is_bindable(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def open_lock_file(path: Path) -> tuple[int, bool]:
-    """A descriptor for flock on `path`, creating it; and whether it is writable.
-
-    Never opens an existing file with O_CREAT (fs.protected_regular refuses that for another
-    user's file in a sticky folder); a file this user creates is made writable by all
-    (0666, whatever the umask). Another user's read-only lock file is opened read-only:
-    flock needs no write access.
-    """
-    while True:
-        try:
-            return os.open(path, os.O_RDWR), True
-        except FileNotFoundError:
-            pass
-        except PermissionError:
-            return os.open(path, os.O_RDONLY), False
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue  # another run created it between our two opens
-        os.fchmod(fd, 0o666)
-        return fd, True
-
-
 def _try_lock(lock_dir: Path, port: int) -> PortLease | None:
-    path = shared_dir(lock_dir) / f"port-{port}.lock"
-    fd, writable = open_lock_file(path)
+    path = paths.shared_dir(lock_dir) / f"port-{port}.lock"
+    fd, ours = paths.open_lock_file(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
-    if writable:  # who holds it, for a human reading the folder
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+    if ours:  # who holds it, for a human reading the folder; another user's file is never written
+        paths.write_fd(fd, f"{os.getpid()}\n")
     return PortLease(port, path, fd)
 
 

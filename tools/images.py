@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from harness import hashing, paths, ports, proc
+from harness import hashing, proc, paths
 from harness.errors import EnvironmentProblem
 from tools import rootfs
 
@@ -195,7 +195,7 @@ def _build_lock() -> Iterator[None]:
     """Serialise builds between concurrent harness runs on this machine."""
     # The harness's shared lock folder: every user's builds on this machine wait for each other.
     path = paths.shared_dir(Path(tempfile.gettempdir()) / "hub-harness") / "standin-images.lock"
-    fd, _ = ports.open_lock_file(path)
+    fd, _ = paths.open_lock_file(path)
     with os.fdopen(fd, "rb") as handle:
         deadline = time.monotonic() + LOCK_TIMEOUT
         while True:

@@ -37,8 +37,6 @@ def owner_file(lock_dir: Path, project: str, pid: int, pid_start: str | None) ->
         "pid_start": pid_start,
         "host": os.uname().nodename,
         "created": 0.0,
-        "files": [str(f) for f in COMPOSE_FILES],
-        "env": {"ODOO_PORT": "8099", "HARNESS_ADDONS_PATH": str(ADDONS)},
     }
     path.write_text(json.dumps(record))
 
@@ -78,7 +76,7 @@ def test_reap_removes_dead_owners_projects_only(images: object, tmp_path: Path, 
 
         reap(env)
         assert engine.project_resources(client, dead).empty
-        assert not (lock_dir / "owners" / f"{dead}.json").exists()
+        assert not (owners_dir(dataclasses.replace(config_from({}), lock_dir=lock_dir)) / f"{dead}.json").exists()
         assert not engine.project_resources(client, live).empty
         assert not engine.project_resources(client, other).empty
     finally:

@@ -19,9 +19,10 @@ from harness import cleanup, engine
 from harness.cleanup import (
     CleanupReport,
     OwnerRecord,
-    compose_for_record,
+    compose_for_sweep,
     owners_dir,
     process_is,
+    process_liveness,
     process_start_time,
     read_owner,
     remove_owner,
@@ -213,26 +214,61 @@ def test_process_start_time_is_the_start_in_seconds_since_the_epoch():
         child.wait()
 
 
-def test_a_record_of_an_older_harness_counts_as_alive_while_its_pid_runs():
-    """Older records hold kernel clock ticks: never reap a run that may still be live."""
-    assert process_is(os.getpid(), "123456")
-    assert not process_is(dead_pid(), "123456")
+def test_a_record_of_an_older_harness_is_unknown_while_its_pid_runs():
+    """Older records hold kernel clock ticks: a run that may still be live is never "dead"."""
+    assert process_liveness(os.getpid(), "123456") == "unknown"
+    assert process_liveness(dead_pid(), "123456") == "dead"
 
 
-def test_a_process_we_may_not_inspect_counts_as_alive(monkeypatch):
+def test_a_process_we_may_not_inspect_is_unknown(monkeypatch):
     class Hidden:
         def __init__(self, pid: int) -> None:
             raise cleanup.psutil.AccessDenied(pid)
 
     monkeypatch.setattr(cleanup.psutil, "Process", Hidden)
-    assert process_is(1, "1.00")
+    assert process_liveness(1, "1.00") == "unknown"
+    assert not process_is(1, "1.00")
+
+
+def hidepid(monkeypatch, visible: set[int]) -> None:
+    """/proc mounted hidepid=2: psutil sees no process but `visible`; kill(pid, 0) still answers."""
+    real = cleanup.psutil.Process
+
+    def process(pid: int):
+        if pid not in visible:
+            raise cleanup.psutil.NoSuchProcess(pid)
+        return real(pid)
+
+    monkeypatch.setattr(cleanup.psutil, "Process", process)
+
+
+def test_a_live_process_hidden_by_hidepid_is_unknown_not_dead(monkeypatch):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        started = process_start_time(child.pid)
+        hidepid(monkeypatch, visible=set())
+        assert process_liveness(child.pid, started) == "unknown"
+        assert process_liveness(dead_pid(), started) == "dead"  # kill(pid, 0): ESRCH
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_process_of_another_user_that_we_may_not_signal_is_unknown(monkeypatch):
+    hidepid(monkeypatch, visible=set())
+
+    def eperm(pid, sig):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(cleanup.os, "kill", eperm)
+    assert process_liveness(1, "1.00") == "unknown"
 
 
 # --- owner records
 
 
 def record(**changes) -> OwnerRecord:
-    base = OwnerRecord("p", os.getpid(), process_start_time(os.getpid()), socket.gethostname(), 0.0, (), {})
+    base = OwnerRecord("p", os.getpid(), process_start_time(os.getpid()), socket.gethostname(), 0.0, os.geteuid())
     return dataclasses.replace(base, **changes)
 
 
@@ -245,25 +281,26 @@ def test_owner_with_a_different_start_time_is_dead():
     assert not record(pid_start="1.00").is_alive()
 
 
-def test_owner_without_a_start_time_is_dead():
-    assert not record(pid_start=None).is_alive()
+def test_owner_without_a_start_time_is_unknown_while_its_pid_runs():
+    assert record(pid_start=None).liveness() == "unknown"
 
 
 def test_owner_whose_pid_is_gone_is_dead():
     assert not record(pid=dead_pid()).is_alive()
 
 
-def test_owner_on_another_host_counts_as_alive():
-    assert record(host=socket.gethostname() + "-elsewhere", pid=dead_pid(), pid_start="1.00").is_alive()
+def test_owner_on_another_host_is_unknown():
+    assert record(host=socket.gethostname() + "-elsewhere", pid=dead_pid(), pid_start="1.00").liveness() == "unknown"
 
 
 def test_write_read_remove_owner_round_trip(config):
     env = {"ODOO_PORT": "8091", "HARNESS_DB_PASSWORD": "pw", "HARNESS_ADMIN_PASSWORD": "secret-of-the-run"}
     compose = Compose("hub-agent-test-x-1-abc", (config.root / "a.yml", config.root / "b.yml"), env)
     path = write_owner(config, compose)
-    # The folder is shared by every user of the machine: no password is written there.
-    assert "pw" not in path.read_text() and "secret-of-the-run" not in path.read_text()
-    assert path == config.root / "locks" / "owners" / "hub-agent-test-x-1-abc.json"
+    # A record carries nothing to run and no environment: no password, no PATH, no file list.
+    text = path.read_text()
+    assert "pw" not in text and "secret-of-the-run" not in text and "a.yml" not in text
+    assert path == config.root / f"locks-{os.geteuid()}" / "owners" / "hub-agent-test-x-1-abc.json"
     assert owners_dir(config) == path.parent
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left behind
     got = read_owner(config, compose.project)
@@ -272,29 +309,52 @@ def test_write_read_remove_owner_round_trip(config):
     assert got.pid == os.getpid()
     assert got.pid_start == process_start_time(os.getpid())
     assert got.host == socket.gethostname()
-    assert got.files == (str(config.root / "a.yml"), str(config.root / "b.yml"))
-    assert got.env == {"ODOO_PORT": "8091"}
+    assert got.uid == os.geteuid()
     assert got.is_alive()
     remove_owner(config, compose.project)
     assert read_owner(config, compose.project) is None
     remove_owner(config, compose.project)  # idempotent
 
 
-def test_owner_records_go_to_a_folder_every_user_can_write(config):
+def test_owner_records_go_to_a_folder_only_the_user_can_enter(config):
     path = write_owner(config, Compose("hub-agent-test-x-1-abc", ()))
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o1777
-    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o1777
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
+    assert path.parent.stat().st_uid == os.geteuid()
 
 
-def test_a_record_of_another_users_run_that_the_sticky_folder_keeps_is_left(config, monkeypatch):
-    path = write_owner(config, Compose("hub-agent-test-x-1-abc", ()))
+def test_a_record_this_user_did_not_write_is_never_read(config, monkeypatch):
+    write_owner(config, Compose("hub-agent-test-x-1-abc", ()))
+    monkeypatch.setattr(os, "geteuid", lambda: os.getuid() + 4242)  # the file now belongs to "another user"
+    assert read_owner(config, "hub-agent-test-x-1-abc") is None
 
-    def refused(self, missing_ok=False):
-        raise PermissionError(1, "Operation not permitted", str(self))
 
-    monkeypatch.setattr(Path, "unlink", refused)
-    remove_owner(config, "hub-agent-test-x-1-abc")  # no error: the sweep goes on
-    assert path.exists()
+def test_a_symlinked_record_is_never_followed(config, tmp_path):
+    write_owner(config, Compose("hub-agent-test-x-1-abc", ()))
+    real = owners_dir(config) / "hub-agent-test-x-1-abc.json"
+    (owners_dir(config) / "hub-agent-test-y-1-abc.json").symlink_to(real)
+    assert read_owner(config, "hub-agent-test-y-1-abc") is None
+
+
+def test_a_forged_record_cannot_choose_what_the_sweep_runs(config, torn_down):
+    """A record with PATH, LD_PRELOAD and compose files of its writer's: the sweep reads none of it."""
+    client = FakeClient()
+    project = "hub-agent-test-forged-1-aaa"
+    client.add_project(project, NOW - timedelta(seconds=30))
+    write_record(
+        config,
+        project,
+        pid=dead_pid(),
+        files=["/home/mallory/evil.yml"],
+        env={"PATH": "/home/mallory/bin", "LD_PRELOAD": "/home/mallory/evil.so"},
+    )
+    entries = sweep(config, client, now=NOW, log=lambda line: None)
+    assert entries[0].action == "removed"
+    (compose,) = torn_down
+    assert compose.files == config.compose_files
+    environment = compose.environment()
+    assert environment.get("PATH") == os.environ.get("PATH")
+    assert environment.get("LD_PRELOAD") == os.environ.get("LD_PRELOAD")
 
 
 @pytest.mark.parametrize("content", ["", "{not json", '{"project": "p"}', "[]"])
@@ -304,11 +364,11 @@ def test_unreadable_owner_record_is_none(config, content):
     assert read_owner(config, "p") is None
 
 
-def test_compose_for_record():
-    bare = compose_for_record("p", None)
-    assert bare.files == () and dict(bare.env) == {}
-    full = compose_for_record("p", record(files=("/a.yml",), env={"ODOO_PORT": "8090"}))
-    assert full.files == (Path("/a.yml"),) and full.env == {"ODOO_PORT": "8090"}
+def test_compose_for_sweep_uses_the_harness_own_files_and_variables(config):
+    compose = compose_for_sweep(config, "p")
+    assert compose.project == "p" and compose.files == config.compose_files
+    assert set(compose.env) >= {"ODOO_PORT", "HARNESS_ADDONS_PATH"}
+    assert not {"PATH", "LD_PRELOAD"} & set(compose.env)
 
 
 # --- engine queries with the fake client
@@ -396,7 +456,8 @@ def test_sweep_removes_a_project_whose_owner_died(config, torn_down):
     assert [(e.project, e.action) for e in entries] == [(project, "removed")]
     assert "is gone" in entries[0].reason
     assert [c.project for c in torn_down] == [project]
-    assert torn_down[0].env == {"ODOO_PORT": "8090"}  # down runs with the owner's files and environment
+    # down runs with the harness's own files and environment, never the record's
+    assert torn_down[0].files == config.compose_files and "PATH" not in torn_down[0].env
     assert read_owner(config, project) is None
     assert lines == [f"reap: removed: {project} ({entries[0].reason})"]
 
@@ -442,7 +503,7 @@ def test_sweep_removes_an_old_project_without_owner(config, torn_down):
     entries = sweep(config, client, now=NOW, log=lambda line: None)
     assert [(e.project, e.action) for e in entries] == [(project, "removed")]
     assert "no owner record" in entries[0].reason
-    assert torn_down[0].files == ()  # down by project name only
+    assert torn_down[0].files == config.compose_files  # the harness's own compose files
 
 
 def test_sweep_dry_run_removes_nothing(config, torn_down):
@@ -570,4 +631,65 @@ def test_on_a_host_without_proc_a_live_run_survives_repeated_sweeps(config, torn
     mac_host[os.getpid()] += 0.9  # a later reading that differs slightly (clock adjustment)
     for _ in range(3):
         assert [e.action for e in sweep(config, client, now=NOW, log=lambda line: None)] == ["kept"]
+    assert torn_down == []
+
+
+# --- a live run the harness cannot see (hidepid) is "unknown": kept until reap_max_age
+
+
+def test_sweep_keeps_a_hidden_live_owner_until_reap_max_age(config, torn_down, monkeypatch):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        young, old = "hub-agent-test-young-1-aaa", "hub-agent-test-old-1-bbb"
+        client = FakeClient()
+        client.add_project(young, NOW - timedelta(seconds=config.reap_max_age - 60))
+        client.add_project(old, NOW - timedelta(seconds=config.reap_max_age + 60))
+        for project in (young, old):
+            write_record(config, project, pid=child.pid, pid_start=process_start_time(child.pid))
+        hidepid(monkeypatch, visible=set())
+        lines: list[str] = []
+        entries = {e.project: e for e in sweep(config, client, now=NOW, log=lines.append)}
+        assert entries[young].action == "kept"
+        assert "cannot be seen" in entries[young].reason
+        assert entries[old].action == "removed"
+        assert [c.project for c in torn_down] == [old]
+        assert any(line.startswith(f"reap: kept: {young} (owner pid {child.pid} cannot be seen") for line in lines)
+    finally:
+        child.kill()
+        child.wait()
+
+
+# --- Docker's timestamps
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-01-01T12:00:00Z", datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)),
+        ("2025-01-01T12:00:00.123456789Z", datetime(2025, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)),
+        ("2025-01-01T04:00:00.5-08:00", datetime(2025, 1, 1, 12, 0, 0, 500000, tzinfo=timezone.utc)),
+        ("2025-01-01T13:30:00+01:30", datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)),
+        ("2025-01-01T12:00:00", datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)),
+        ("2025-01-01t12:00:00.1z", datetime(2025, 1, 1, 12, 0, 0, 100000, tzinfo=timezone.utc)),
+    ],
+)
+def test_docker_timestamps_keep_their_offset(text, expected):
+    assert engine.parse_created(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "2025-13-01T00:00:00Z", "2025-01-01 12:00"])
+def test_what_is_no_docker_timestamp_is_none(text):
+    assert engine.parse_created(text) is None
+
+
+def test_a_project_west_of_utc_is_not_older_than_it_is(config, torn_down):
+    """A volume created 10 minutes ago on a host at -08:00 must not pass reap_max_age (1 h)."""
+    client = FakeClient()
+    project = "hub-agent-test-west-1-aaa"
+    local = (NOW - timedelta(minutes=10)).astimezone(timezone(timedelta(hours=-8)))
+    client.volumes.items.append(
+        FakeObject("v", {LABEL: project}, {"Labels": {LABEL: project}, "CreatedAt": local.isoformat()}, client.volumes)
+    )
+    entries = sweep(config, client, now=NOW, log=lambda line: None)
+    assert [(e.project, e.action) for e in entries] == [(project, "kept")]
     assert torn_down == []

@@ -225,7 +225,7 @@ def test_a_lock_folder_the_harness_creates_is_open_to_every_user_like_tmp(tmp_pa
         os.umask(old)
     lease.release()
     assert stat.S_IMODE((tmp_path / "shared" / "locks").stat().st_mode) == 0o1777
-    assert stat.S_IMODE(lease.lock_path.stat().st_mode) == 0o666
+    assert stat.S_IMODE(lease.lock_path.stat().st_mode) == 0o644
 
 
 def test_an_existing_lock_folder_keeps_its_mode(tmp_path, unused_ports):
@@ -242,7 +242,7 @@ def test_a_lock_folder_this_user_cannot_write_names_the_fix(tmp_path, unused_por
     with pytest.raises(EnvironmentProblem) as caught:
         acquire_port([port], tmp_path / "old")
     assert caught.value.exit_code == ExitCode.ENVIRONMENT
-    assert f"find {tmp_path / 'old'} -type d -exec chmod 1777 {{}} +" in caught.value.message
+    assert f"chmod 1777 {tmp_path / 'old'}" in caught.value.message
     assert "HARNESS_LOCK_DIR" in caught.value.message
 
 
@@ -302,7 +302,7 @@ def runnable_by_nobody() -> str:
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to run as another user")
 def test_another_user_leases_ports_in_the_folder_roots_runs_made(unused_ports):
     """The real thing: root's runs made the folder; `nobody` leases ports in it and sees root's leases."""
-    free, held, legacy = unused_ports(3)
+    free, held, legacy, fresh = unused_ports(4)
     base = Path(tempfile.mkdtemp(prefix="harness-users-"))  # /tmp: reachable by nobody, unlike pytest's tmp_path
     try:
         base.chmod(0o755)
@@ -325,7 +325,10 @@ def test_another_user_leases_ports_in_the_folder_roots_runs_made(unused_ports):
             )
 
         try:
-            got = as_nobody(locks, free)
+            got = as_nobody(locks, free)  # root's lock file: locked, never written by nobody
+            assert (got.returncode, got.stdout.strip()) == (0, "False"), got.stderr
+            assert (locks / f"port-{free}.lock").read_text() == f"{os.getpid()}\n"
+            got = as_nobody(locks, fresh)  # nobody's own new file: it writes its pid
             assert (got.returncode, got.stdout.strip()) == (0, "True"), got.stderr
             got = as_nobody(locks, held)
             assert got.returncode == 3 and "held by another harness run" in got.stdout, got.stderr
@@ -336,6 +339,6 @@ def test_another_user_leases_ports_in_the_folder_roots_runs_made(unused_ports):
         old = base / "old"
         old.mkdir(mode=0o755)  # the folder an older harness made
         got = as_nobody(old, free)
-        assert got.returncode == 3 and f"find {old} -type d -exec chmod 1777" in got.stdout, got.stderr
+        assert got.returncode == 3 and f"chmod 1777 {old}" in got.stdout, got.stderr
     finally:
         shutil.rmtree(base)
