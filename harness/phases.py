@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness import addons_path, dbcache_steps, engine, github, odoo_command, ports, proc, watchdog
+from harness import addons_path, dbcache_steps, engine, github, odoo_command, ports, proc, requirements, watchdog
 from harness import compose as compose_mod
 from harness import verdict as verdict_mod
 from harness.cleanup import remove_owner, sweep, teardown, write_owner
@@ -58,6 +58,10 @@ class RunPhases:
         self.compose: Compose | None = None
         self.watchdog: watchdog.Watchdog | None = None
         self.cache: dbcache_steps.CacheUse | None = None  # decided once, before the first `up`
+        # Packages the test image needs beyond the repository's (harness/requirements.py), and the
+        # compose override that puts the odoo service on the image built with them (decided once).
+        self.extra_requirements: list[requirements.Requirement] = []
+        self.image_files: tuple[Path, ...] | None = None
         # Fed each line as Odoo prints it: the analysis never holds the whole log. Only the summary
         # of the test database counts (build_test_command's `-d` is config.db_name).
         self.odoo_log = LogAnalyser(module, config.db_name)
@@ -124,6 +128,7 @@ class RunPhases:
     def start_environment(self) -> None:
         """`compose up`, retrying with another port when an outside process took ours."""
         tried: set[int] = set()
+        self.prepare_image()
         for attempt in range(1, self.config.up_attempts + 1):
             self.port = port = self.choose_port(tried)
             env = {**compose_env(self.config, port), **self.extra_env}
@@ -165,9 +170,27 @@ class RunPhases:
         )
 
     def override_files(self) -> tuple[Path, ...]:
-        """Compose files written for this run on top of the configured ones: further addons folders."""
+        """Compose files written for this run on top of the configured ones: addons folders, requirements image."""
         mounts = addons_path.override_file(self.config, self.artefacts / "addons.override.yml")
-        return () if mounts is None else (mounts,)
+        return (*(() if mounts is None else (mounts,)), *(self.image_files or ()))
+
+    def prepare_image(self) -> None:
+        """Before a port is leased: the requirements image, built or reused (harness/requirements.py)."""
+        if self.image_files is not None:
+            return
+        # No port yet: `config` only resolves the image names (ODOO_PORT must merely be set).
+        probe = Compose(self.project, (*self.config.compose_files, *self.override_files()), compose_env(self.config, 0))
+        wanted = requirements.for_module(self.config, self.module) or self.extra_requirements
+        if wanted:
+            self.enter("requirements")
+        self.image_files = requirements.for_run(
+            self.config,
+            self.module,
+            dbcache_steps.service_images(probe, self.config) if wanted else {},
+            self.artefacts,
+            self.log.harness,
+            self.extra_requirements,
+        )
 
     def wait_ready(self) -> None:
         """Until /web/health answers 200 or Docker says healthy; fail fast on exit or unhealthy."""

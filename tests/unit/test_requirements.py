@@ -1,0 +1,96 @@
+"""Python requirements: files and manifests read, the image key, pip's target options, unresolvable lines named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import requirements
+from harness.config import Config
+from harness.errors import ExitCode, UsageError
+from harness.requirements import Requirement, Target, for_module, image_key, read_file, requirement_files
+
+
+def module(folder: Path, name: str, depends: list[str], python: list[str] | None = None) -> None:
+    (folder / name).mkdir(parents=True)
+    manifest = {"name": name, "depends": depends}
+    if python is not None:
+        manifest["external_dependencies"] = {"python": python}
+    (folder / name / "__manifest__.py").write_text(repr(manifest), encoding="utf-8")
+
+
+def test_defaults_are_the_root_files_that_exist(tmp_path):
+    config = Config(root=tmp_path).with_overrides()
+    assert requirement_files(config) == []
+    (tmp_path / "test-requirements.txt").write_text("odoo-test-helper\n")
+    assert requirement_files(config) == [tmp_path / "test-requirements.txt"]
+
+
+def test_a_configured_file_that_is_missing_is_a_usage_error(tmp_path):
+    config = Config(root=tmp_path).with_overrides(requirements=(Path("nope.txt"),))
+    with pytest.raises(UsageError, match="nope.txt") as caught:
+        requirement_files(config)
+    assert caught.value.exit_code == ExitCode.USAGE
+
+
+def test_files_are_read_with_includes_and_each_line_knows_its_source(tmp_path):
+    (tmp_path / "base.txt").write_text("requests>=2  # comment\n")
+    (tmp_path / "test-requirements.txt").write_text(
+        "# OCA\n\nodoo-test-helper\n-r base.txt\nodoo-addon-date-range==18.0.5.0.2.2\n"
+    )
+    found = read_file(tmp_path / "test-requirements.txt")
+    assert [(r.line, r.source) for r in found] == [
+        ("odoo-test-helper", f"{tmp_path / 'test-requirements.txt'}:3"),
+        ("requests>=2", f"{(tmp_path / 'base.txt').resolve()}:1"),
+        ("odoo-addon-date-range==18.0.5.0.2.2", f"{tmp_path / 'test-requirements.txt'}:5"),
+    ]
+
+
+def test_a_pip_option_in_a_file_is_refused_with_its_place(tmp_path):
+    (tmp_path / "r.txt").write_text("--index-url http://example.invalid/simple\n")
+    with pytest.raises(UsageError, match=r"r.txt:1"):
+        read_file(tmp_path / "r.txt")
+
+
+def test_manifests_of_the_module_and_its_local_dependencies_count(tmp_path):
+    own, deps = tmp_path / "own", tmp_path / "deps"
+    module(own, "mine", ["theirs", "mail"], ["odoo_test_helper"])
+    module(deps, "theirs", ["base"], ["phonenumbers"])
+    module(own, "unrelated", ["base"], ["never"])
+    config = Config(root=tmp_path).with_overrides(addons_path=(own, deps))
+    lines = sorted(r.line for r in for_module(config, "mine"))
+    assert lines == ["odoo_test_helper", "phonenumbers"]
+    assert any("theirs" in r.source and "external_dependencies" in r.source for r in for_module(config, "mine"))
+
+
+def test_the_key_follows_the_base_image_and_the_lines_not_their_order():
+    a, b = Requirement("x==1", "f:1"), Requirement("y", "f:2")
+    assert image_key("sha256:1", [a, b]) == image_key("sha256:1", [b, a, a])
+    assert image_key("sha256:1", [a, b]) != image_key("sha256:2", [a, b])
+    assert image_key("sha256:1", [a]) != image_key("sha256:1", [a, b])
+
+
+def test_pip_downloads_wheels_for_the_image_python_and_platform():
+    args = Target("3.11", "2.36", "x86_64").pip_arguments()
+    assert "--only-binary=:all:" in args
+    assert args[args.index("--python-version") + 1] == "3.11"
+    platforms = [args[i + 1] for i, a in enumerate(args) if a == "--platform"]
+    assert platforms[0] == "manylinux_2_36_x86_64" and "manylinux2014_x86_64" in platforms
+    assert "manylinux_2_17_x86_64" in platforms and "cp311" in args
+
+
+def test_an_unresolvable_requirement_is_named_with_its_file():
+    wanted = [Requirement("odoo-test-helper", "req.txt:1"), Requirement("no_such_pkg>=1", "test-requirements.txt:4")]
+    output = "ERROR: Could not find a version that satisfies the requirement no-such-pkg>=1 (from versions: none)\n"
+    output += "ERROR: No matching distribution found for no-such-pkg>=1"
+    message = requirements._unresolved_message(output, wanted, 1)
+    assert "no-such-pkg" in message and "test-requirements.txt:4" in message and "req.txt" not in message
+
+
+def test_the_override_puts_the_odoo_service_on_the_image(tmp_path):
+    import yaml
+
+    config = Config(root=tmp_path)
+    written = requirements.override_file(config, "hub-harness-req:abc", tmp_path / "o.yml")
+    assert yaml.safe_load(written.read_text()) == {"services": {"odoo": {"image": "hub-harness-req:abc"}}}
