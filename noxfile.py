@@ -78,8 +78,11 @@ def harness(session: nox.Session, *argv: str) -> None:
 @nox.session(python=False)
 @nox.parametrize("module", MODULES)
 def tests(session: nox.Session, module: str) -> None:
-    """Run one module's tests in its own Compose project (in nox's process: nox's kill timers never apply)."""
-    harness(session, "run", module)
+    """Run one module's tests in its own Compose project (in nox's process: nox's kill timers never apply).
+
+    Arguments after `--` go to `python -m harness run`, e.g. `-- --tests TestItem.test_boom`.
+    """
+    harness(session, "run", module, *session.posargs)
 
 
 @nox.session(python=False)

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one module's tests in an isolated environment")
     run.add_argument("module")
     run.add_argument("--no-db-cache", action="store_true", help="start from a new database, as HARNESS_DB_CACHE=0 does")
+    from harness.developer import add_run_options
+
+    add_run_options(run)
     reap = sub.add_parser("reap", help="remove environments whose run died")
     reap.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     mods = sub.add_parser("modules", help="list the repository's own modules (not those of dependency_addons)")
@@ -77,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             if args.no_db_cache:
                 config = config.with_overrides(db_cache=False)
+            from harness.developer import apply_run_options
+
+            config = apply_run_options(config, args)
             return run_command(config, args.module)
         if args.command == "reap":
             return reap_command(config, args.dry_run)

@@ -69,6 +69,13 @@ class Config:
     db_cache: bool = True
     db_cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hub-harness" / "dbcache"
     db_cache_unused_days: float = 7.0
+    # What a module developer asks of one run (harness/selection.py, keepdb.py, browser.py,
+    # coverage_report.py): a test selection, the failing database kept, browser tours, coverage.
+    tests: str = ""
+    keep_db_on_failure: bool = False
+    browser: bool = False
+    coverage: bool = False
+    fail_under: float = 0.0
     validation_dir: Path = Path("validation")
     validation_module: str = "traction"
     # The interrupt demonstration's module when it stops a run during its tests: one

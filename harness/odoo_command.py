@@ -24,8 +24,13 @@ _PASSWORD_OPTION = "--db_password"
 _DATABASE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
-def build_test_command(config: Config, module: str, *, database: str | None = None) -> list[str]:
-    """The argv run in the odoo container (`docker compose exec -T odoo ...`) to test `module`."""
+def build_test_command(
+    config: Config, module: str, *, database: str | None = None, test_tags: str | None = None
+) -> list[str]:
+    """The argv run in the odoo container (`docker compose exec -T odoo ...`) to test `module`.
+
+    `test_tags` narrows the run to a selection (harness/selection.py builds it, scoped to `module`).
+    """
     # Anything but a technical name (a leading "-", a "/", spaces) Odoo would read as an option or a
     # tag expression instead of a module: the same check the run makes before Docker.
     validate_module_name(module)
@@ -38,7 +43,7 @@ def build_test_command(config: Config, module: str, *, database: str | None = No
         # Only this module's tests (at_install and post_install). It also enables testing in
         # 18.0; --test-enable would run base's, web's and every auto-installed module's tests too.
         "--test-tags",
-        f"/{module}",
+        test_tags or f"/{module}",
         # Exit once the tests are done instead of serving requests.
         "--stop-after-init",
         # Accepted and a no-op in 18.0; kept so test-level lines show if a version honours it.

@@ -13,7 +13,18 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness import addons_path, dbcache_steps, engine, github, odoo_command, ports, proc, requirements, watchdog
+from harness import (
+    addons_path,
+    dbcache_steps,
+    engine,
+    github,
+    odoo_command,
+    ports,
+    proc,
+    requirements,
+    selection,
+    watchdog,
+)
 from harness import compose as compose_mod
 from harness import verdict as verdict_mod
 from harness.cleanup import remove_owner, sweep, teardown, write_owner
@@ -77,6 +88,9 @@ class RunPhases:
         self.summary = ""
         self.reasons: tuple[str, ...] = ()
         self.cleanup: CleanupReport | None = None
+        self.selection: selection.Selection | None = None  # --tests / --failed, checked in preflight
+        self.extras: dict[str, Any] = {}  # what a developer option left: a kept database, coverage...
+        self.notes: list[tuple[str, str]] = []  # and the rows it adds to the final block
 
     def phases(self) -> None:
         """Every phase in order; the first failure raises out of the block."""
@@ -109,6 +123,9 @@ class RunPhases:
         self.log.harness(f"project {self.project}; artefacts in {self.artefacts}")
         found = check_module(self.config.addons_path, self.module)
         self.log.harness(f"module {self.module} found in {found.parent}")
+        if self.config.tests:
+            self.selection = selection.select(self.config.tests, self.module, found)
+            self.log.harness(f"selection: {self.selection.describe()}")
         sweep(self.config, self.connect(), log=self.log.harness)
 
     def choose_port(self, tried: set[int]) -> int:
@@ -222,7 +239,8 @@ class RunPhases:
     def run_tests(self) -> None:
         """Stream the module's test run to the console and the proof logs."""
         assert self.compose is not None
-        command = odoo_command.build_test_command(self.config, self.module)
+        tags = self.selection.test_tags if self.selection else None
+        command = odoo_command.build_test_command(self.config, self.module, test_tags=tags)
         shown = odoo_command.redact(command, [self.config.db_password])
         self.enter("tests", " ".join(shown))
         (self.artefacts / "command.txt").write_text(
@@ -254,7 +272,9 @@ class RunPhases:
     def judge(self) -> None:
         """The verdict from Odoo's exit code and log: exit code, message, summary and failed rules."""
         self.analysis = analysis = self.odoo_log.result()
-        self.verdict = verdict = verdict_mod.judge(self.odoo_exit, analysis, self.module, timed_out=self.timed_out)
+        self.verdict = verdict = verdict_mod.judge(
+            self.odoo_exit, analysis, self.module, timed_out=self.timed_out, selection=self.selection
+        )
         counts = Counts.from_analysis(analysis)
         self.summary = f"{self.module}: {counts.describe()} in {self.test_seconds:.1f} s"
         if verdict.passed:

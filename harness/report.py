@@ -64,6 +64,9 @@ def rows(result: RunResult) -> list[tuple[str, str]]:
         decided = result.exit_code in (ExitCode.PASSED, ExitCode.TESTS_FAILED)
         tests = result.counts.describe() + ("" if decided else f" so far (stopped in phase {result.phase})")
     out.append(("tests", tests))
+    if result.selection:
+        out.append(("selection", result.selection))
+    out += result.notes
     if result.failed_tests:
         first = result.failed_tests[0]
         out += [("first failure", first.name), ("", first.message)]

@@ -111,6 +111,11 @@ class RunResult:
     artefacts: Path | None = None
     log_file: Path | None = None
     junit_file: Path | None = None
+    selection: str | None = None  # `--tests`/`--failed` as given and as --test-tags; None: all tests
+    # What the developer options found (kept database, browser, coverage), by option, for machines,
+    # and the final block's rows they add (label, text), for people.
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+    notes: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def verdict(self) -> str:

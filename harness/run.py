@@ -123,6 +123,9 @@ class GuardedRun(RunPhases):
             artefacts=self.artefacts,
             log_file=self.config.log_file,
             junit_file=self.artefacts / "junit.xml",
+            selection=self.selection.describe() if self.selection else None,
+            extras=dict(self.extras),
+            notes=list(self.notes),
         )
 
     def _publish(self, result: RunResult) -> None:

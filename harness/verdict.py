@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from harness.odoo_cases import CaseOutcome
 from harness.odoo_log import LogAnalysis, line_message
+from harness.selection import Selection, ran_nothing_reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,7 @@ class _Facts:
     analysis: LogAnalysis
     module: str
     timed_out: bool
+    selection: Selection | None = None
 
 
 # At most this many tests are named in one reason; the log and the JUnit report have all of them.
@@ -220,8 +222,19 @@ def _rule_other_modules(f: _Facts) -> str | None:
     )
 
 
+def _rule_selection(f: _Facts) -> str | None:
+    """A selection that ran nothing is named first: the user's words, not only "0 tests"."""
+    a = f.analysis
+    if f.selection is None or a.tests_run or (a.result_total or 0) > 0 or a.failures:
+        return None
+    if f.exit_code not in (0, None) and not a.has_result:
+        return None  # Odoo stopped before the tests: the other rules say why
+    return ran_nothing_reason(f.selection, f.module)
+
+
 _RULES: tuple[Callable[[_Facts], str | None], ...] = (
     _rule_timeout,
+    _rule_selection,
     _rule_exit_code,
     _rule_critical,
     _rule_invalid_module,
@@ -235,16 +248,24 @@ _RULES: tuple[Callable[[_Facts], str | None], ...] = (
 )
 
 
-def judge(exit_code: int | None, analysis: LogAnalysis, module: str, *, timed_out: bool = False) -> Verdict:
+def judge(
+    exit_code: int | None,
+    analysis: LogAnalysis,
+    module: str,
+    *,
+    timed_out: bool = False,
+    selection: Selection | None = None,
+) -> Verdict:
     """Pass only if Odoo exited 0, counted >0 tests with no failure, MODULE's tests ran, no alarm.
 
-    Every rule that does not hold adds one reason the user can act on.
+    Every rule that does not hold adds one reason the user can act on; with a `selection`, one that
+    ran nothing says so first.
     """
     if analysis.module != module:
         # The analysis only looked for `analysis.module`'s lines: judging another module by it
         # would pass a module whose tests never ran.
         raise ValueError(f"the log was analysed for {analysis.module!r}, not {module!r}")
-    facts = _Facts(exit_code, analysis, module, timed_out)
+    facts = _Facts(exit_code, analysis, module, timed_out, selection)
     reasons = tuple(reason for rule in _RULES if (reason := rule(facts)) is not None)
     return Verdict(passed=not reasons, reasons=reasons)
 

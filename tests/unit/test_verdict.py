@@ -353,3 +353,17 @@ def test_a_summary_of_another_database_is_ignored(db_field: str, in_message: str
     assert not analysis.has_result and analysis.other_result_lines == (summary.rstrip(),)
     reasons = judge(0, analysis, "probe_db").reasons
     assert any("no odoo.tests.result line for database 'odoo', only for other databases" in r for r in reasons)
+
+
+def test_a_selection_that_ran_nothing_is_the_first_reason_and_names_the_classes() -> None:
+    from harness.selection import Selection
+
+    chosen = Selection("TestItem.test_gone", "/probe_skip:TestItem.test_gone", "TestItem (test_a)")
+    analysis = analyse_log(skip_log(total=0), "probe_skip", "odoo")
+    reasons = judge(0, analysis, "probe_skip", selection=chosen).reasons
+    assert reasons[0] == (
+        "the selection TestItem.test_gone (--test-tags /probe_skip:TestItem.test_gone) ran no test of probe_skip; "
+        "its test classes: TestItem (test_a)"
+    )
+    ran = analyse_log(skip_log(started("TestItem.test_a"), total=1), "probe_skip", "odoo")
+    assert judge(0, ran, "probe_skip", selection=chosen).passed

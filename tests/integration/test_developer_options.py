@@ -1,0 +1,69 @@
+"""The developer options on real Odoo 18: --tests, --failed, --keep-db-on-failure, --browser, --coverage.
+
+One real environment per run; the fixture modules are tests/fixtures/addons/fixture_select (several
+tests, two failing) and fixture_tour (a tour that passes and one that fails).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Child, prefix_leftovers, project_of
+from tests.integration.test_real_odoo import real_env, real_images  # noqa: F401 - a fixture
+
+# Real Odoo 18 and PostgreSQL images, built or reused once per session (test_real_odoo.real_images).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("real_images")]
+# odoo/tests/result.py: "... INFO harness_test odoo.addons.m.tests.test_x: Starting TestX.test_y ... ".
+STARTING = re.compile(r" INFO \S+ odoo\.addons\.\w+\.tests\S*: Starting (\w+\.\w+) \.\.\.")
+
+
+def run(module: str, env: dict[str, str], *options: str) -> tuple[int, Child, dict]:
+    """`python -m harness run MODULE OPTIONS...` to its end: exit code, the child, its result.json ({} if none)."""
+    child = Child([sys.executable, "-m", "harness", "run", module, *options], env)
+    code = child.finish(timeout=900)
+    result_file = Path(env["HARNESS_ARTEFACTS_DIR"]) / project_of(child) / "result.json"
+    return code, child, json.loads(result_file.read_text()) if result_file.is_file() else {}
+
+
+def started(child: Child) -> list[str]:
+    """The tests Odoo started, in order (`TestItem.test_boom`)."""
+    return [found[1] for line in child.lines if (found := STARTING.search(line))]
+
+
+def test_tests_failed_and_a_selection_that_matches_nothing(tmp_path: Path, client: object) -> None:
+    env = real_env(tmp_path)
+    # The whole module: six tests, two of them fail.
+    code, child, result = run("fixture_select", env)
+    assert code == 1, child.output
+    assert sorted(t["name"] for t in result["failed_tests"]) == ["TestItem.test_boom", "TestOther.test_broken"]
+    assert result["counts"]["tests"] == 6 and result["selection"] is None
+
+    # --failed reruns exactly those two.
+    code, child, result = run("fixture_select", env, "--failed")
+    assert code == 1, child.output
+    assert sorted(started(child)) == ["TestItem.test_boom", "TestOther.test_broken"], child.output
+    assert result["counts"]["tests"] == 2
+    assert "--test-tags /fixture_select:TestItem.test_boom,/fixture_select:TestOther.test_broken" in result["selection"]
+
+    # One test by Class.method: that one runs, and its verdict is its own.
+    code, child, result = run("fixture_select", env, "--tests", "TestItem.test_boom")
+    assert code == 1 and started(child) == ["TestItem.test_boom"], child.output
+    assert result["counts"] == {"tests": 1, "failures": 1, "errors": 0, "skipped": 0}
+    code, child, result = run("fixture_select", env, "--tests", "TestItem.test_ok,TestLate")
+    assert code == 0 and sorted(started(child)) == ["TestItem.test_ok", "TestLate.test_late"], child.output
+
+    # A selection that matches nothing: exit 2 before Docker, naming it and the module's classes.
+    code, child, result = run("fixture_select", env, "--tests", "TestNope")
+    assert code == 2, child.output
+    assert (
+        "the selection TestNope (--test-tags /fixture_select:TestNope) matches no test of fixture_select"
+        in (result["message"])
+    )
+    assert "TestItem (test_ok, test_boom, test_partner)" in result["message"]
+    assert result["cleanup"] is None
+    assert prefix_leftovers(client) == []
