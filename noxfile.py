@@ -53,14 +53,17 @@ def finish(code: int, session: nox.Session | None = None) -> None:
     """End the session with the harness's exit code.
 
     A session run alone (`nox -s "tests(module='x')"`) raises SystemExit: nox catches only
-    Exception, so 1, 2, 3, 129, 130 and 143 reach the shell unchanged. Among several
+    Exception, so 1, 2, 3, 5, 129, 130 and 143 reach the shell unchanged. Among several
     (`nox -s tests`), a failure is session.error(): nox goes on with the next module and
-    ends with its summary (exit 1). A signal stops the whole command with its own code.
+    ends with its summary (exit 1); a module without tests (5) is session.skip(), which
+    fails nothing. A signal stops the whole command with its own code.
     """
     if code == ExitCode.PASSED:
         return
     if session is None or code in SIGNAL_EXIT_CODES.values() or selected_sessions(session) <= 1:
         raise SystemExit(code)
+    if code == ExitCode.NO_TESTS:
+        session.skip("exit 5 (no tests): the module has no tests package")
     try:
         name = ExitCode(code).name.lower().replace("_", " ")
     except ValueError:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO
 
 from harness import proc
+from harness.addons_path import container_folders
 from harness.config import Config
 from harness.dependencies import Addon, Unresolvable, dependency_closure, image_manifests, user_manifests
 from harness.hashing import content_hash
@@ -40,7 +41,8 @@ from harness.modules import module_dirs
 from harness.paths import private_dir
 
 # Bump when what an entry holds, or how it is made, changes.
-FORMAT_VERSION = "1"
+# 2: built with test mode on; records its installed modules; checked after the build and at a hit.
+FORMAT_VERSION = "2"
 REPOSITORY = "hub-harness-dbcache"
 LABEL = "hub-harness.dbcache"
 # Not the image's VOLUME (/var/lib/postgresql/data): data written there stays in the container's
@@ -50,6 +52,57 @@ ENTRY_FILE = "entry.json"
 FILESTORE_ROOT = "/var/lib/odoo/filestore"
 
 Log = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class ComposeInputs:
+    """What the compose files decide about the database, as `docker compose config` resolves them.
+
+    The Odoo configuration the test process reads from the image is covered by the image's ID;
+    what the compose files put over it (a mounted odoo.conf, a mounted Odoo source, a config
+    with `content:`) is here, by content.
+    """
+
+    files: tuple[tuple[str, str], ...] = ()  # (compose file, sha256 of its text), in order
+    environment: tuple[tuple[str, str], ...] = ()  # ("service.VAR", value): what the containers get
+    mounts: tuple[tuple[str, str], ...] = ()  # ("service:target", content hash of the host source)
+
+
+def compose_inputs(config: Config, resolved: Mapping[str, object]) -> ComposeInputs:
+    """The key's compose inputs: each file's text, and the odoo and db services' environment and mounts.
+
+    `resolved` is `docker compose config --format json` of the project's files (variables
+    interpolated). The addons mount is left out: its modules enter the key one by one.
+    """
+    files = tuple((path.name, hashlib.sha256(path.read_bytes()).hexdigest()) for path in config.compose_files)
+    services = resolved.get("services", {})
+    assert isinstance(services, dict)
+    top_configs = resolved.get("configs", {}) or {}
+    environment: list[tuple[str, str]] = []
+    mounts: list[tuple[str, str]] = []
+    addons_targets = set(container_folders(config))
+    for name in (config.odoo_service, config.db_service):
+        spec = services.get(name, {}) or {}
+        env = spec.get("environment", {}) or {}
+        environment += sorted((f"{name}.{var}", str(value)) for var, value in env.items())
+        for volume in spec.get("volumes", []) or []:
+            if volume.get("type") == "bind" and volume.get("target") not in addons_targets:
+                mounts.append((f"{name}:{volume['target']}", _host_content(Path(volume["source"]))))
+        for used in spec.get("configs", []) or []:
+            source = top_configs.get(used.get("source"), {}) or {}
+            if used.get("target") == config.odoo_config:  # the file the test process reads (-c)
+                text = source.get("content")
+                digest = hashlib.sha256(text.encode()).hexdigest() if text is not None else ""
+                mounts.append((f"{name}:{used['target']}", digest or _host_content(Path(source.get("file", "")))))
+    return ComposeInputs(files, tuple(environment), tuple(mounts))
+
+
+def _host_content(path: Path) -> str:
+    """A bind mount's host file or folder by content ("missing" when it is not there)."""
+    try:
+        return content_hash([("source", path)])
+    except (FileNotFoundError, OSError):
+        return "missing"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +117,7 @@ class Plan:
     folder: Path | None = None
     odoo_image_id: str = ""
     postgres_image_id: str = ""
+    module: str = ""  # the module under test: never in an entry
 
     @property
     def uses_cache(self) -> bool:
@@ -77,7 +131,7 @@ def image_id(reference: str, timeout: float) -> str | None:
     return (result.stdout.strip() or None) if result.ok else None
 
 
-def cache_key(
+def key_inputs(
     *,
     odoo_image_id: str,
     postgres_image_id: str,
@@ -86,15 +140,18 @@ def cache_key(
     user: Mapping[str, Addon],
     config: Config,
     today: datetime.date,
-) -> str:
-    """24 hex digits over everything that decides an entry's content.
+    compose: ComposeInputs,
+) -> list[str]:
+    """Everything that decides an entry's content, one `name=value` line each (a new input: one line).
 
     The two image IDs (the odoo one is the requirements image when there is one, so what pip
-    installed, `odoo-addon-*` wheels included, is covered); the dependency closure; the full
-    content of every dependency that lives in one of the user's addons folders, and of every
-    auto-install module there (Odoo may install it with
-    the dependencies); the database name and credentials baked into the cluster; the format
-    version; and the UTC day, because Odoo's demo data holds dates relative to its install day.
+    installed, `odoo-addon-*` wheels included, is covered; the image's own odoo.conf with it);
+    the dependency closure; the full content of every dependency that lives in one of the
+    user's addons folders, and of every auto-install module there (Odoo may install it with
+    the dependencies); the database name and credentials baked into the cluster; the Odoo
+    options of the test process (its config file); the compose files' text, the environment
+    they give the odoo and db containers and what they mount; the format version; and the UTC
+    day, because Odoo's demo data holds dates relative to its install day.
     """
     closure = sorted(closure)
     local = sorted(
@@ -108,12 +165,22 @@ def cache_key(
         f"db={config.db_name}",
         f"user={config.db_user}",
         "password=" + hashlib.sha256(config.db_password.encode()).hexdigest(),
+        f"odoo_config={config.odoo_config}",
         f"day={today.isoformat()}",
         # Entries are per user: the folder is in the user's cache, so the image is the user's too.
         f"owner={cache_owner()}",
     ]
+    parts += [f"compose_file:{name}={digest}" for name, digest in compose.files]
+    parts += [f"env:{name}={value}" for name, value in compose.environment]
+    parts += [f"mount:{target}={digest}" for target, digest in compose.mounts]
     folders = module_dirs(addons_path)
     parts += [f"local:{name}={content_hash([(name, folders[name])])}" for name in local]
+    return parts
+
+
+def cache_key(**inputs: object) -> str:
+    """24 hex digits over `key_inputs` (same arguments)."""
+    parts = key_inputs(**inputs)  # type: ignore[arg-type]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
@@ -133,13 +200,21 @@ def is_complete(config: Config, key: str, timeout: float) -> bool:
     return (folder / ENTRY_FILE).is_file() and image_id(f"{REPOSITORY}:{key}", timeout) is not None
 
 
-def plan(config: Config, module: str, images: Mapping[str, str]) -> Plan:
+def service_images(resolved: Mapping[str, object]) -> dict[str, str]:
+    """{service: image} of a resolved compose configuration."""
+    services = resolved.get("services", {}) or {}
+    assert isinstance(services, dict)
+    return {name: str(spec.get("image", "")) for name, spec in services.items() if spec.get("image")}
+
+
+def plan(config: Config, module: str, resolved: Mapping[str, object]) -> Plan:
     """Decide, before `up`, whether this run uses, builds or bypasses the cache.
 
-    `images` maps the compose services to their image references (`docker compose config`).
+    `resolved` is the project's `docker compose config --format json` ({} when it failed).
     """
     if not config.db_cache:
         return Plan("off", "the database cache is turned off (db_cache / HARNESS_DB_CACHE)")
+    images = service_images(resolved)
     odoo_ref, db_ref = images.get(config.odoo_service), images.get(config.db_service)
     if not odoo_ref or not db_ref:
         return Plan("off", "the compose files name no image for the odoo or db service")
@@ -153,6 +228,10 @@ def plan(config: Config, module: str, images: Mapping[str, str]) -> Plan:
         closure = dependency_closure(module, manifests)
     except Unresolvable as exc:
         return Plan("off", f"dependencies not cacheable: {exc}")
+    if manifests[module].auto_install:
+        # Installing its dependencies would install it too: the entry would hold the module under
+        # test, and its at-install tests would never run.
+        return Plan("off", f"{module} is auto_install: Odoo would install it with its dependencies")
     today = datetime.datetime.now(datetime.timezone.utc).date()
     key = cache_key(
         odoo_image_id=odoo_id,
@@ -162,13 +241,18 @@ def plan(config: Config, module: str, images: Mapping[str, str]) -> Plan:
         user=user,
         config=config,
         today=today,
+        compose=compose_inputs(config, resolved),
     )
     direct = tuple(sorted(set(manifests[module].depends) or {"base"}))
     folder = entry_folder(config, key)
+    unusable = unusable_reason(config, key)
+    if unusable is not None:
+        # Building it again would fail the same way: this key goes uncached until reaped.
+        return Plan("off", f"entry {key} is unusable: {unusable}", key)
     mode = "hit" if is_complete(config, key, timeout) else "build"
     if mode == "hit":
         _touch(folder / ENTRY_FILE)
-    return Plan(mode, "", key, f"{REPOSITORY}:{key}", direct, folder, odoo_id, db_id)
+    return Plan(mode, "", key, f"{REPOSITORY}:{key}", direct, folder, odoo_id, db_id, module)
 
 
 def override_file(plan_: Plan, config: Config, db_image: str, target: Path) -> Path:
@@ -214,13 +298,17 @@ class BuildLock:
             self._handle = None
 
 
-def write_entry(plan_: Plan, seconds: float) -> None:
-    """Mark an entry complete (its image and filestore are in place): entry.json, atomically."""
+def write_entry(plan_: Plan, seconds: float, installed: Iterable[str]) -> None:
+    """Mark an entry complete (its image and filestore are in place): entry.json, atomically.
+
+    `installed` is every module the entry's database holds installed: a hit checks it again.
+    """
     assert plan_.folder is not None
     data = {
         "key": plan_.key,
         "image": plan_.image,
         "dependencies": list(plan_.dependencies),
+        "installed": sorted(installed),
         "odoo_image_id": plan_.odoo_image_id,
         "postgres_image_id": plan_.postgres_image_id,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -230,6 +318,45 @@ def write_entry(plan_: Plan, seconds: float) -> None:
     tmp = plan_.folder / f"{ENTRY_FILE}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     tmp.replace(plan_.folder / ENTRY_FILE)
+
+
+def recorded_modules(plan_: Plan) -> list[str] | None:
+    """The modules the entry recorded as installed (None when entry.json has no such record)."""
+    assert plan_.folder is not None
+    try:
+        data = json.loads((plan_.folder / ENTRY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    installed = data.get("installed")
+    return sorted(installed) if isinstance(installed, list) else None
+
+
+UNUSABLE_FILE = "unusable.json"
+
+
+def mark_unusable(config: Config, key: str, reason: str) -> None:
+    """Drop the entry and remember why: later runs of the key go uncached, saying so."""
+    folder = entry_folder(config, key)
+    with contextlib.suppress(FileNotFoundError):
+        (folder / ENTRY_FILE).unlink()  # first: from here on no run takes it for a hit
+    shutil.rmtree(folder / "filestore", ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"key": key, "reason": reason, "when": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    (folder / UNUSABLE_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def drop_entry(config: Config, key: str) -> None:
+    """Forget a complete entry that failed its check at a hit: the next run of the key builds it again."""
+    shutil.rmtree(entry_folder(config, key), ignore_errors=True)
+
+
+def unusable_reason(config: Config, key: str) -> str | None:
+    """Why the key's entry was found unusable, or None."""
+    try:
+        data = json.loads((entry_folder(config, key) / UNUSABLE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(data.get("reason") or "no reason recorded")
 
 
 def _touch(path: Path) -> None:

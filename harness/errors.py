@@ -13,6 +13,9 @@ class ExitCode(enum.IntEnum):
     TESTS_FAILED = 1
     USAGE = 2
     ENVIRONMENT = 3
+    # pytest's code for "no tests collected": the module has no tests package, Odoo installed it
+    # and ran nothing. Not a failure (data-only and view-only modules are common), not a pass.
+    NO_TESTS = 5
     SIGHUP = 128 + signal.SIGHUP  # 129
     SIGINT = 128 + signal.SIGINT  # 130
     SIGTERM = 128 + signal.SIGTERM  # 143

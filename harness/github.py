@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from harness.errors import ExitCode
 from harness.result import RunResult
 
 
@@ -54,10 +55,20 @@ def error(message: str, *, title: str, file: str | None = None, line: int | None
     return f"::error {','.join(props)}::{_data(message)}"
 
 
+def warning(message: str, *, title: str) -> str:
+    """One `::warning` annotation (shown, but it fails nothing)."""
+    return f"::warning title={_property(title)}::{_data(message)}"
+
+
 def annotations(result: RunResult) -> list[str]:
-    """One per failing test; one for the run when no failing test explains its failure."""
+    """One per failing test; one for the run when no failing test explains its failure.
+
+    A module without tests (exit 5) gets a warning: the job does not fail for it.
+    """
     if result.passed:
         return []
+    if result.exit_code == ExitCode.NO_TESTS:
+        return [warning(result.message, title=f"{result.module}: {result.verdict}")]
     found = [
         error(f"{test.message}", title=f"{result.module}: {test.kind} in {test.name}", file=test.file, line=test.line)
         for test in result.failed_tests
@@ -67,12 +78,15 @@ def annotations(result: RunResult) -> list[str]:
     return [*found, error(result.message or result.verdict, title=f"{result.module}: {result.verdict}")]
 
 
+_ICONS = {ExitCode.PASSED: "✅", ExitCode.NO_TESTS: "⚠️"}
+
+
 def summary_markdown(result: RunResult) -> str:
     """The module's job-summary section: a heading, one table row, its failing tests."""
     counts = result.counts
     cells = [
         f"`{result.module}`",
-        f"{'✅' if result.passed else '❌'} {result.verdict}",
+        f"{_ICONS.get(result.exit_code, '❌')} {result.verdict}",
         str(result.exit_code),
         *([str(counts.tests), str(counts.failures), str(counts.errors), str(counts.skipped)] if counts else ["-"] * 4),
         f"{result.seconds:.1f} s",

@@ -25,6 +25,7 @@ from harness.verdict import Verdict, judge
 # Names of the synthetic test case (its classname is the module), by what went wrong.
 INSTALL_CASE = "module-install"  # Odoo never counted tests, or the module set is broken
 NO_TESTS_CASE = "module-tests"  # Odoo counted, but none of the module's tests ran
+NO_TESTS_PACKAGE_CASE = "no-tests"  # skipped: the module has no tests package (exit 5)
 RUN_CASE = "test-run"  # anything else no test case shows: exit code, timeout, uncounted errors
 STOPPED_CASE = "stopped-in-"  # + the phase: the run stopped before or during the tests
 
@@ -80,13 +81,14 @@ def write_junit(
     Without a verdict, the log alone decides (as `judge` with exit code 0 would).
     """
     verdict = verdict if verdict is not None else judge(0, analysis, module)
-    properties = (("verdict", "passed" if verdict.passed else "failed"), *_log_properties(analysis))
+    word = "passed" if verdict.passed else "no-tests" if verdict.no_tests else "failed"
+    properties = (("verdict", word), *_log_properties(analysis))
     suite = _Suite(
         module,
         seconds,
         properties,
         # The whole verdict, also for CI systems that only show suite-level output.
-        system_err=None if verdict.passed else "\n".join(verdict.reasons),
+        system_err=None if verdict.passed or verdict.no_tests else "\n".join(verdict.reasons),
         timestamp=analysis.first_timestamp,
     )
     _write(path, suite, _cases(module, analysis, verdict), secrets)
@@ -179,6 +181,10 @@ def _write(path: Path, suite: _Suite, cases: Sequence[_Case], secrets: Iterable[
 def _cases(module: str, analysis: LogAnalysis, verdict: Verdict) -> list[_Case]:
     """The module's test cases, then a synthetic one when they do not show why the verdict failed."""
     cases = _test_cases(analysis)
+    if verdict.no_tests:
+        # One skipped case saying why: CI shows the module as skipped, neither green nor red.
+        skip = CaseOutcome("skipped", CaseRef(module, "", NO_TESTS_PACKAGE_CASE), "", verdict.reasons[0], "", 0)
+        return [*cases, _Case(module, NO_TESTS_PACKAGE_CASE, (skip,))]
     if not verdict.passed and _needs_synthetic_case(analysis, cases):
         reasons = verdict.reasons or ("the run failed",)
         cases.append(_Case(module, _synthetic_name(analysis), synthetic_reasons=reasons))

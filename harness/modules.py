@@ -36,6 +36,16 @@ def is_installable(module_dir: Path) -> bool:
         return False
 
 
+def has_tests(module_dir: Path) -> bool:
+    """Whether the module has tests for Odoo to find: a `tests` package (folder) or `tests.py`.
+
+    Odoo 18 imports `odoo.addons.MODULE.tests` (odoo/tests/loader.py); without one there is
+    nothing to run, and the run ends NO TESTS (exit 5) once the module installed cleanly. A
+    `tests` folder that runs no test is a failure (exit 1): its tests were meant to run.
+    """
+    return (module_dir / "tests").is_dir() or (module_dir / "tests.py").is_file()
+
+
 def _folders(addons_path: Path | Iterable[Path]) -> list[Path]:
     return [addons_path] if isinstance(addons_path, Path) else list(addons_path)
 

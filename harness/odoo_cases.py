@@ -18,6 +18,9 @@ _CLASS_LEVEL_DESCRIPTION = re.compile(r"^(?P<method>\w+) \((?P<path>[\w.]+)\)$")
 _TRACEBACK_HEADER = "Traceback (most recent call last):"
 
 OutcomeKind = Literal["failure", "error", "skipped"]
+# unittest's class- and module-level fixtures: an error there is no test's, and stops its tests.
+# (Odoo 18's suite never calls setUpModule/tearDownModule: odoo/tests/suite.py removed them.)
+FIXTURE_METHODS = frozenset({"setUpClass", "tearDownClass", "setUpModule", "tearDownModule"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +39,11 @@ class CaseRef:
     def belongs_to(self, module: str) -> bool:
         """Whether this test is one of `module`'s own tests."""
         return self.module_path.startswith(f"odoo.addons.{module}.")
+
+    @property
+    def is_fixture(self) -> bool:
+        """A class- or module-level fixture (`TestX.setUpClass`), not a test."""
+        return self.method in FIXTURE_METHODS
 
     @property
     def is_subtest(self) -> bool:
@@ -57,6 +65,11 @@ class CaseOutcome:
     details: str  # the whole block: "FAIL: ..." and the traceback
     line_number: int  # 1-based, in the log, to find the block
 
+    @property
+    def name(self) -> str:
+        """What a person reads: `TestX.test_y`, `Subtest TestX.test_y (i=1)`, `TestX.setUpClass`."""
+        return str(self.test) if self.test.is_fixture else self.description
+
 
 def case_ref(logger: str, description: str) -> CaseRef:
     """Name the test of a FAIL/ERROR/Starting/skipped line from its logger and description."""
@@ -64,7 +77,10 @@ def case_ref(logger: str, description: str) -> CaseRef:
     description = description.removeprefix("Subtest ")
     class_level = _CLASS_LEVEL_DESCRIPTION.match(description)
     if class_level:
-        # setUpClass/tearDownClass: logged by odoo.tests.suite; the class path is in parentheses.
+        # setUpClass/tearDownClass: logged by odoo.tests.suite; the class path is in parentheses
+        # (for setUpModule, the test file's module path: no class).
+        if class_level["method"] in ("setUpModule", "tearDownModule"):
+            return CaseRef(class_level["path"], "", class_level["method"])
         module_path, _, class_name = class_level["path"].rpartition(".")
         return CaseRef(module_path, class_name, class_level["method"])
     name, space, params = description.partition(" ")

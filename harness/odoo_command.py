@@ -51,13 +51,29 @@ def build_test_command(
     ]
 
 
+# A test tag no test carries: the cache build runs in test mode, as the test run does, yet tests nothing.
+NO_TEST_TAG = "harness_cache_build_selects_no_test"
+
+
 def build_install_command(config: Config, modules: Sequence[str], *, database: str | None = None) -> list[str]:
-    """The argv that installs `modules` (and what they pull in) without running a test: a cache build."""
+    """The argv that installs `modules` (and what they pull in) without running a test: a cache build.
+
+    `--test-tags` turns Odoo's test mode on (config['test_enable']) exactly as the test run's
+    does, so install code that reads it leaves the same data in an entry as in an uncached run;
+    the tag selects no test.
+    """
     if not modules:
         raise UsageError("nothing to install")
     for module in modules:
         validate_module_name(module)
-    return [*_server_arguments(config, database), "-i", ",".join(modules), "--stop-after-init"]
+    return [
+        *_server_arguments(config, database),
+        "-i",
+        ",".join(modules),
+        "--test-tags",
+        NO_TEST_TAG,
+        "--stop-after-init",
+    ]
 
 
 def _server_arguments(config: Config, database: str | None) -> list[str]:

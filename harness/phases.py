@@ -31,12 +31,12 @@ from harness.cleanup import remove_owner, sweep, teardown, write_owner
 from harness.compose import Compose, compose_env
 from harness.config import Config
 from harness.errors import EnvironmentProblem, ExitCode, HarnessError
-from harness.modules import check_module
+from harness.modules import check_module, has_tests
 from harness.naming import project_name
 from harness.odoo_log import LogAnalyser, LogAnalysis
 from harness.proof import ProofLog, write_json
 from harness.readiness import health_url, wait_until_ready
-from harness.records import CleanupReport, PhaseClock, utc_stamp
+from harness.records import CacheReport, CleanupReport, PhaseClock, utc_stamp
 from harness.result import Counts
 from harness.verdict import Verdict
 
@@ -233,8 +233,18 @@ class RunPhases:
         mode = self.cache.plan.mode
         self.enter("database", f"cache {mode}: {self.cache.plan.image}")
         dbcache_steps.before_tests(
-            self.compose, self.cache, self.config, on_line=lambda line: self.log.line(f"[cache] {line}")
+            self.compose,
+            self.cache,
+            self.config,
+            on_line=lambda line: self.log.line(f"[cache] {line}"),
+            log=self.log.harness,
         )
+
+    def cache_report(self) -> CacheReport | None:
+        """What the database cache did for this run (None: the run stopped before deciding)."""
+        if self.cache is None:
+            return None
+        return CacheReport(self.cache.state, self.cache.why, self.cache.plan.key)
 
     def run_tests(self) -> None:
         """Stream the module's test run to the console and the proof logs."""
@@ -272,18 +282,26 @@ class RunPhases:
     def judge(self) -> None:
         """The verdict from Odoo's exit code and log: exit code, message, summary and failed rules."""
         self.analysis = analysis = self.odoo_log.result()
+        tested = has_tests(check_module(self.config.addons_path, self.module))
         self.verdict = verdict = verdict_mod.judge(
-            self.odoo_exit, analysis, self.module, timed_out=self.timed_out, selection=self.selection
+            self.odoo_exit,
+            analysis,
+            self.module,
+            timed_out=self.timed_out,
+            selection=self.selection,
+            has_tests=tested,
         )
         counts = Counts.from_analysis(analysis)
         self.summary = f"{self.module}: {counts.describe()} in {self.test_seconds:.1f} s"
         if verdict.passed:
             self.exit_code, self.message = ExitCode.PASSED, self.summary
             return
+        if verdict.no_tests:
+            self.exit_code, self.message = ExitCode.NO_TESTS, verdict.reasons[0]
+            return
         self.exit_code, self.reasons = ExitCode.TESTS_FAILED, verdict.reasons
-        failed = counts.failures + counts.errors
-        # Failing tests say it best (the block names the first); otherwise the first rule that failed.
-        self.message = f"{failed} of {counts.tests} tests failed" if failed else verdict.reasons[0]
+        self.message = verdict_mod.failure_message(analysis, counts.tests, counts.failures + counts.errors)
+        self.message = self.message or verdict.reasons[0]
 
     # --- progress
 

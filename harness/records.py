@@ -94,3 +94,16 @@ class CleanupReport:
     def clean(self) -> bool:
         """True when nothing with the project's label remains."""
         return self.leftovers.empty and not self.error
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheReport:
+    """What the database cache did for the run: `hit`, `built` or `uncached`, and why."""
+
+    state: str
+    reason: str
+    key: str = ""
+
+    def describe(self) -> str:
+        """`hit: hub-harness-dbcache:...: harness_test holds the 14 recorded modules`."""
+        return f"{self.state}: {self.reason}" if self.reason else self.state

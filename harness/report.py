@@ -34,7 +34,9 @@ from harness.verdict import Verdict
 RULE = "=" * 64
 LABEL_WIDTH = 15
 # ANSI SGR codes: bold green, bold red, bold yellow; dim for labels.
-_VERDICT_STYLE = {"PASSED": "1;32", "INTERRUPTED": "1;33"}
+_VERDICT_STYLE = {"PASSED": "1;32", "INTERRUPTED": "1;33", "NO TESTS": "1;33"}
+# The codes the verdict decides (the tests ran to their end); the others stopped the run.
+VERDICT_CODES = (ExitCode.PASSED, ExitCode.TESTS_FAILED, ExitCode.NO_TESTS)
 _FAILED_STYLE = "1;31"
 _LABEL_STYLE = "2"
 
@@ -61,7 +63,7 @@ def rows(result: RunResult) -> list[tuple[str, str]]:
     if result.counts is None:
         tests = f"not run (stopped in phase {result.phase})"
     else:
-        decided = result.exit_code in (ExitCode.PASSED, ExitCode.TESTS_FAILED)
+        decided = result.exit_code in VERDICT_CODES
         tests = result.counts.describe() + ("" if decided else f" so far (stopped in phase {result.phase})")
     out.append(("tests", tests))
     if result.selection:
@@ -72,6 +74,8 @@ def rows(result: RunResult) -> list[tuple[str, str]]:
         out += [("first failure", first.name), ("", first.message)]
         if first.file:
             out.append(("", f"{first.file}:{first.line}"))
+    if result.db_cache is not None:
+        out.append(("db cache", result.db_cache.describe()))
     out.append(("phases", phase_times(result)))
     out.append(("total", f"{result.seconds:.1f} s"))
     out.append(("cleanup", cleanup_text(result)))
@@ -150,7 +154,7 @@ def write_report(
 ) -> None:
     """junit.xml: the module's real cases when the verdict decided the run, else a failing case naming the phase."""
     assert result.junit_file is not None
-    if verdict is not None and analysis is not None and result.exit_code in (ExitCode.PASSED, ExitCode.TESTS_FAILED):
+    if verdict is not None and analysis is not None and result.exit_code in VERDICT_CODES:
         write_junit(result.junit_file, result.module, analysis, seconds, verdict=verdict, secrets=secrets)
         return
     write_stopped_junit(

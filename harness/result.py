@@ -12,7 +12,7 @@ from harness.config import Config
 from harness.errors import ExitCode
 from harness.odoo_cases import CaseOutcome
 from harness.odoo_log import LogAnalysis
-from harness.records import CleanupReport, PhaseTime
+from harness.records import CacheReport, CleanupReport, PhaseTime
 
 # What a person reads first, by exit code.
 VERDICTS = {
@@ -20,6 +20,7 @@ VERDICTS = {
     ExitCode.TESTS_FAILED: "FAILED",
     ExitCode.USAGE: "USAGE ERROR",
     ExitCode.ENVIRONMENT: "ENVIRONMENT ERROR",
+    ExitCode.NO_TESTS: "NO TESTS",
     ExitCode.SIGINT: "INTERRUPTED",
     ExitCode.SIGTERM: "INTERRUPTED",
     ExitCode.SIGHUP: "INTERRUPTED",
@@ -85,7 +86,7 @@ def _failed_test(outcome: CaseOutcome, config: Config, repository: Path) -> Fail
         located = repository_path(frame["path"], config, repository) if frame else None
         if frame and located is not None:
             file, line = located, int(frame["line"])
-    return FailedTest(outcome.description, outcome.kind, outcome.message, file, line)
+    return FailedTest(outcome.name, outcome.kind, outcome.message, file, line)
 
 
 @dataclasses.dataclass
@@ -108,6 +109,7 @@ class RunResult:
     phases: list[PhaseTime] = dataclasses.field(default_factory=list)
     odoo_exit: int | None = None  # the test process's own exit code; None when it never ran
     cleanup: CleanupReport | None = None
+    db_cache: CacheReport | None = None  # None when the run stopped before the cache was decided
     artefacts: Path | None = None
     log_file: Path | None = None
     junit_file: Path | None = None

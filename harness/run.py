@@ -95,7 +95,7 @@ class GuardedRun(RunPhases):
                 f"interrupted by {signal_name(first)} during phase {self.guard.received_in[0]}; {self.message}"
             )
         cleanup = self.cleanup
-        if cleanup is not None and not cleanup.clean and self.exit_code == ExitCode.PASSED:
+        if cleanup is not None and not cleanup.clean and self.exit_code in (ExitCode.PASSED, ExitCode.NO_TESTS):
             self.exit_code = ExitCode.ENVIRONMENT
             self.message = f"cleanup left resources behind: {cleanup.leftovers.describe()}"
 
@@ -120,6 +120,7 @@ class GuardedRun(RunPhases):
             phases=list(self.clock.phases),
             odoo_exit=self.odoo_exit,
             cleanup=self.cleanup,
+            db_cache=self.cache_report(),
             artefacts=self.artefacts,
             log_file=self.config.log_file,
             junit_file=self.artefacts / "junit.xml",

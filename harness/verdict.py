@@ -21,6 +21,8 @@ class Verdict:
 
     passed: bool
     reasons: tuple[str, ...] = ()
+    # The module has no tests package, installed cleanly and Odoo ran nothing: NO TESTS (exit 5).
+    no_tests: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +39,7 @@ _NAMED_OUTCOMES = 5
 
 
 def _names(outcomes: Sequence[CaseOutcome]) -> str:
-    shown = "; ".join(f"{o.description} ({o.message})" for o in outcomes[:_NAMED_OUTCOMES])
+    shown = "; ".join(f"{o.name} ({o.message})" for o in outcomes[:_NAMED_OUTCOMES])
     more = len(outcomes) - _NAMED_OUTCOMES
     return shown + (f"; and {more} more" if more > 0 else "")
 
@@ -248,6 +250,10 @@ _RULES: tuple[Callable[[_Facts], str | None], ...] = (
 )
 
 
+# The rules that only say "no test ran": for a module without tests they are the expected outcome.
+_NOTHING_RAN = (_rule_result, _rule_module_stats)
+
+
 def judge(
     exit_code: int | None,
     analysis: LogAnalysis,
@@ -255,19 +261,41 @@ def judge(
     *,
     timed_out: bool = False,
     selection: Selection | None = None,
+    has_tests: bool = True,
 ) -> Verdict:
     """Pass only if Odoo exited 0, counted >0 tests with no failure, MODULE's tests ran, no alarm.
 
     Every rule that does not hold adds one reason the user can act on; with a `selection`, one that
-    ran nothing says so first.
+    ran nothing says so first. A module without a tests package (`has_tests` False,
+    harness.modules.has_tests) that Odoo installed cleanly, exiting 0 with 0 tests, is
+    `no_tests`: nothing failed, nothing was tested.
     """
     if analysis.module != module:
         # The analysis only looked for `analysis.module`'s lines: judging another module by it
         # would pass a module whose tests never ran.
         raise ValueError(f"the log was analysed for {analysis.module!r}, not {module!r}")
     facts = _Facts(exit_code, analysis, module, timed_out, selection)
-    reasons = tuple(reason for rule in _RULES if (reason := rule(facts)) is not None)
+    failed = [(rule, reason) for rule in _RULES if (reason := rule(facts)) is not None]
+    nothing_ran = exit_code == 0 and analysis.has_result and analysis.result_total == 0
+    if not has_tests and selection is None and nothing_ran and all(rule in _NOTHING_RAN for rule, _ in failed):
+        why = f"{module} has no tests package (no tests/ folder): Odoo installed it cleanly and had nothing to run"
+        return Verdict(passed=False, reasons=(why,), no_tests=True)
+    reasons = tuple(reason for _, reason in failed)
     return Verdict(passed=not reasons, reasons=reasons)
+
+
+def failure_message(analysis: LogAnalysis, tests: int, failed: int) -> str | None:
+    """The final block's one-line reason when tests failed, or None to use the first failed rule.
+
+    A failing fixture is named first (`TestX.setUpClass failed: AttributeError: ...`): its
+    tests never started, so "1 of 0 tests failed" would say nothing.
+    """
+    fixture = next((o for o in analysis.failures if o.test.is_fixture), None)
+    if fixture is not None:
+        rest = failed - 1
+        more = f"; and {rest} more failing test(s)" if rest > 0 else ""
+        return f"{fixture.name} failed: {fixture.message} (its tests did not run){more}"
+    return f"{failed} of {tests} tests failed" if failed else None
 
 
 def _plural(count: int, word: str) -> str:

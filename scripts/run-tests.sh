@@ -5,7 +5,8 @@
 #
 # runs `nox -s "tests(module='MODULE')"` from the repository root (without nox on the PATH:
 # `python3 -m harness run MODULE`) and exits with its code: 0 passed, 1 tests failed or did
-# not run, 2 usage or module error, 3 environment error, 130/143/129 interrupted. Everything
+# not run, 2 usage or module error, 3 environment error, 5 no tests (the module has no tests
+# package), 130/143/129 interrupted. Everything
 # else (unique project, port lease, readiness, cleanup that survives SIGKILL, the log in
 # proof_of_execution_tests.log, artefacts/) is the harness's: see README.md.
 #

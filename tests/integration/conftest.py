@@ -32,6 +32,8 @@ FAULT_INJECTION = Path(__file__).resolve().parent / "fault_injection"
 PREFIX = os.environ.get("HARNESS_TEST_PREFIX", "hit")
 MATRIX: list[tuple[str, str, str, str]] = []
 VERDICTS: list[tuple[str, str, str, str, str]] = []
+# case, real Odoo exit, harness exit cached, harness exit uncached, what the cache did for the cached run
+CACHE_STATES: list[tuple[str, str, str, str, str]] = []
 
 
 @pytest.fixture(scope="session")
@@ -220,6 +222,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             "verdict-matrix.md",
             markdown_table(("case", "Odoo exit", "harness exit", "decided by", "seconds"), VERDICTS)
             if VERDICTS
+            else "",
+        ),
+        (
+            "verdict with and without the database cache (real Odoo 18)",
+            "cache-matrix.md",
+            markdown_table(
+                ("case", "real Odoo exit", "harness exit cached", "harness exit uncached", "cache state"), CACHE_STATES
+            )
+            if CACHE_STATES
             else "",
         ),
     ]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -24,6 +26,7 @@ import pytest
 from harness import engine
 from tests.integration.conftest import (
     ADDONS,
+    CACHE_STATES,
     ROOT,
     Child,
     cli_run,
@@ -40,8 +43,11 @@ REAL_COMPOSE = (ROOT / "docker-compose.agent.yml",)
 # One database cache for the session's real runs: the first run of each key builds, the rest hit.
 # (Named, not created: the harness creates it when a run first needs it.)
 CACHE_DIR = Path(tempfile.gettempdir()) / f"harness-test-dbcache-{os.getpid()}"
-# Cases whose dependencies cannot be resolved: the cache stays off and says why.
-UNCACHEABLE = {"missing dependency"}
+# Cases the cache stays off for, saying why: dependencies that cannot be resolved, and a module
+# that auto-installs (installing its dependencies would install it too).
+UNCACHEABLE = {"missing dependency", "auto-install module"}
+# A db image whose entrypoint ignores PGDATA (tests/fixtures/postgres_ignores_pgdata).
+PGDATA_IGNORING = ROOT / "tests" / "fixtures" / "postgres_ignores_pgdata"
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class Case:
     odoo_exit: int | None  # None: Odoo never ran (the harness stopped before Docker)
     rule: str  # a text the deciding reason (or the pass summary) must contain
     addons: Path = ADDONS
+    message: str = ""  # a text result.json's message (the final block's reason) must contain
 
 
 CASES = [
@@ -62,7 +69,7 @@ CASES = [
     Case("erroring test", "fixture_error", 1, 1, "0 failed, 1 error(s)"),
     Case("test import error", "fixture_importerror", 1, 255, "could not be installed"),
     Case("module not in the addons path", "fixture_absent", 2, None, "not found in addons path"),
-    Case("module with no tests", "fixture_notests", 1, 0, "0 tests"),
+    Case("module with no tests", "fixture_notests", 5, 0, "has no tests package", message="no tests package"),
     Case("all tests skipped", "fixture_allskipped", 1, 0, "skipped"),
     Case("view ParseError at install", "fixture_parseerror", 1, 255, "could not be installed"),
     Case("missing dependency", "fixture_missingdep", 1, 255, "fixture_no_such_dependency"),
@@ -70,6 +77,16 @@ CASES = [
     Case("depends on mail", "fixture_mail", 0, 0, "fixture_mail: 2 tests, 0 failures, 0 errors"),
     Case("logs ERROR, tests pass", "fixture_logs_error", 0, 0, "fixture_logs_error: 3 tests, 0 failures"),
     Case("traction", "traction", 0, 0, "traction: 6 tests, 0 failures, 0 errors", ROOT / "addons"),
+    Case("auto-install module", "fixture_autoinstall", 0, 0, "fixture_autoinstall: 1 test, 0 failures, 0 errors"),
+    Case("post_install-only failure", "fixture_postinstall", 1, 1, "1 failed, 0 error(s) of 2 tests"),
+    Case(
+        "failing setUpClass",
+        "fixture_setupclass",
+        1,
+        1,
+        "0 failed, 1 error(s) of 0 tests: TestBroken.setUpClass (AttributeError",
+        message="TestBroken.setUpClass failed: AttributeError: 'res.partner' object has no attribute",
+    ),
 ]
 
 
@@ -158,6 +175,9 @@ def assert_case(case: Case, outcome: Outcome) -> None:
         assert outcome.odoo_exit == case.odoo_exit, outcome.output
         assert outcome.result["cleanup"]["clean"] is True
         assert "Odoo version 18.0" in outcome.output
+        assert case.message in outcome.result["message"], outcome.result["message"]
+        # The cache's own word: a hit was checked, never just claimed.
+        assert outcome.result["db_cache"]["state"] in ("hit", "built", "uncached"), outcome.result["db_cache"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.module for c in CASES])
@@ -172,8 +192,119 @@ def test_verdict_on_real_odoo_with_and_without_the_cache(
     record_verdict(f"{case.name} (cache)", cached.odoo_exit, cached.harness_exit, cached.decided_by, cached.seconds)
     assert_case(case, cached)
     assert cached.verdict == uncached.verdict
-    if case.odoo_exit is not None and case.name not in UNCACHEABLE:
-        assert "database cache hit" in cached.output or "database cache miss" in cached.output, cached.output
+    if case.odoo_exit is not None:
+        assert uncached.result["db_cache"]["state"] == "uncached"
+        state = cached.result["db_cache"]["state"]
+        assert state == ("uncached" if case.name in UNCACHEABLE else state) and state in ("hit", "built", "uncached")
+        if case.name not in UNCACHEABLE:
+            assert state in ("hit", "built"), cached.result["db_cache"]
+        CACHE_STATES.append((case.name, str(uncached.odoo_exit), str(cached.harness_exit), str(uncached.harness_exit),
+                             state))  # fmt: skip
+    if case.name == "failing setUpClass":
+        junit = (Path(uncached.result["junit_file"])).read_text()
+        assert 'classname="odoo.addons.fixture_setupclass.tests.test_item.TestBroken" name="setUpClass"' in junit
+        (failed,) = uncached.result["failed_tests"]
+        assert (failed["name"], failed["file"], failed["line"]) == (
+            "TestBroken.setUpClass", "tests/fixtures/addons/fixture_setupclass/tests/test_item.py", 8
+        )  # fmt: skip
+    assert prefix_leftovers(client) == []
+
+
+def test_a_db_image_that_ignores_pgdata_is_found_unusable_and_runs_go_uncached(
+    real_images: dict[str, str], tmp_path: Path, client: object
+) -> None:
+    image = f"hub-harness-test/postgres-ignores-pgdata:{os.environ.get('HARNESS_TEST_PREFIX', 'hit')}"
+    built = subprocess.run(
+        ["docker", "build", "-q", "--build-arg", f"BASE={POSTGRES_ALIAS}", "-t", image, str(PGDATA_IGNORING)],
+        capture_output=True, text=True, timeout=600, check=False, env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    cache = tmp_path / "cache"
+    case = next(c for c in CASES if c.module == "fixture_pass")
+    outcomes = [
+        run_case(case, tmp_path / f"run{i}", POSTGRES_IMAGE=image, HARNESS_DB_CACHE_DIR=str(cache)) for i in (1, 2)
+    ]
+    for outcome in outcomes:
+        assert_case(case, outcome)
+        assert outcome.result["db_cache"]["state"] == "uncached", outcome.result["db_cache"]
+        assert "database cache hit" not in outcome.output
+        assert "the db image ignores PGDATA: its cluster is in /var/lib/postgresql/data" in outcome.output
+    first, second = outcomes
+    assert "database cache miss: this run builds" in first.output  # found out before installing anything
+    assert "is unusable" in first.result["db_cache"]["reason"]
+    # The second run knows it from the first: it says so and does not try to build again.
+    assert "database cache not used: entry" in second.output and "is unusable" in second.output
+    assert "database cache miss" not in second.output
+    assert prefix_leftovers(client) == []
+
+
+def test_a_dependency_changed_between_two_runs_is_seen_by_the_second(
+    real_images: dict[str, str], tmp_path: Path, client: object
+) -> None:
+    addons = tmp_path / "addons"
+    lib = addons / "fixture_dep_lib"
+    (lib / "models").mkdir(parents=True)
+    (lib / "__manifest__.py").write_text(
+        repr({"name": "lib", "version": "18.0.1.0.0", "depends": ["base"], "license": "LGPL-3"})
+    )
+    (lib / "__init__.py").write_text("from . import models\n")
+    (lib / "models" / "__init__.py").write_text("from . import partner\n")
+    partner = lib / "models" / "partner.py"
+
+    def set_default(value: str) -> None:
+        partner.write_text(
+            "from odoo import fields, models\n\n\nclass ResPartner(models.Model):\n"
+            "    _inherit = 'res.partner'\n\n"
+            f"    harness_flavour = fields.Char(default={value!r})\n"
+        )
+
+    user = addons / "fixture_dep_user"
+    (user / "tests").mkdir(parents=True)
+    (user / "__manifest__.py").write_text(
+        repr({"name": "user", "version": "18.0.1.0.0", "depends": ["fixture_dep_lib"], "license": "LGPL-3"})
+    )
+    (user / "__init__.py").write_text("")
+    (user / "tests" / "__init__.py").write_text("from . import test_flavour\n")
+    (user / "tests" / "test_flavour.py").write_text(
+        "from odoo.tests import TransactionCase\n\n\nclass TestFlavour(TransactionCase):\n"
+        "    def test_flavour(self):\n"
+        "        self.assertEqual(self.env['res.partner'].create({'name': 'x'}).harness_flavour, 'vanilla')\n"
+    )
+    cache = tmp_path / "cache"
+    set_default("vanilla")
+    passing = Case("dependency as it was", "fixture_dep_user", 0, 0, "fixture_dep_user: 1 test, 0 failures", addons)
+    first = run_case(passing, tmp_path / "first", HARNESS_DB_CACHE_DIR=str(cache))
+    assert_case(passing, first)
+    assert first.result["db_cache"]["state"] == "built", first.result["db_cache"]
+    set_default("chocolate")  # the dependency's code changes: the entry built from it no longer fits
+    failing = Case("dependency changed", "fixture_dep_user", 1, 1, "'chocolate' != 'vanilla'", addons)
+    second = run_case(failing, tmp_path / "second", HARNESS_DB_CACHE_DIR=str(cache))
+    assert_case(failing, second)
+    assert second.result["db_cache"]["state"] == "built", second.result["db_cache"]  # a new key, a new entry
+    assert first.result["db_cache"]["key"] != second.result["db_cache"]["key"]
+    assert prefix_leftovers(client) == []
+
+
+def test_nox_over_a_folder_with_a_module_without_tests_skips_it_and_ends_0(
+    real_images: dict[str, str], tmp_path: Path, client: object
+) -> None:
+    addons = tmp_path / "addons"
+    for module in ("fixture_notests", "fixture_pass"):
+        shutil.copytree(ADDONS / module, addons / module)
+    env = real_env(tmp_path, addons, HARNESS_DB_CACHE_DIR=str(tmp_path / "cache"))
+    run = Child([sys.executable, "-m", "nox", "--no-color", "-s", "tests"], env)
+    code = run.finish(timeout=900)
+    assert code == 0, run.output
+    assert "* tests(module='fixture_notests'): skipped: exit 5 (no tests)" in run.output, run.output
+    assert "* tests(module='fixture_pass'): success" in run.output
+    assert "NO TESTS  fixture_notests  (exit 5)" in run.output
+    # The work order's script hands the 5 on (through `nox -s "tests(module='fixture_notests')"`).
+    script = Child(
+        ["bash", "scripts/run-tests.sh", "fixture_notests"],
+        {**env, "RUN_TESTS_WITH": "nox", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert script.finish(timeout=900) == 5, script.output
+    assert "database cache hit" in script.output  # the folder's first run built the entry
     assert prefix_leftovers(client) == []
 
 
@@ -190,6 +321,7 @@ def test_four_first_runs_of_one_key_build_it_once(real_images: dict[str, str], t
         outputs.append(run.output)
         assert code == case.harness_exit, run.output
     builds = [o for o in outputs if "database cache miss: this run builds" in o]
+    assert sum("database cache entry built" in o for o in outputs) == 1
     assert len(builds) == 1, "\n\n".join(outputs)
     assert sum("another run is building this entry" in o for o in outputs) == 3
     entries = [p for p in cache.iterdir() if p.is_dir()]

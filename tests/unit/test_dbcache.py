@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -41,6 +42,7 @@ def _key(config: Config, user: dict[str, Addon], closure: list[str], **changes: 
         "user": user,
         "config": config,
         "today": DAY,
+        "compose": dbcache.ComposeInputs(),
     }
     args.update(changes)
     return dbcache.cache_key(**args)
@@ -93,6 +95,103 @@ def test_the_key_changes_with_every_input_that_decides_the_content(
     # A dependency in the user's addons path: its content is part of the key.
     (dep / "models.py").write_text("x = 1\n", encoding="utf-8")
     assert _key(config, user, ["base", "dep"]) != key
+
+
+def _resolved(tmp_path: Path, **changes: object) -> dict:
+    """A `docker compose config --format json` as docker-compose.agent.yml resolves, with changes."""
+    odoo = {
+        "image": "hub-harness/odoo:18.0",
+        "environment": {"HOST": "db", "USER": "odoo", "PASSWORD": "odoo"},
+        "volumes": [
+            {"type": "bind", "source": str(tmp_path / "addons"), "target": "/mnt/extra-addons"},
+            {"type": "volume", "source": "odoo-data", "target": "/var/lib/odoo"},
+        ],
+        "configs": [{"source": "odoo-server-conf", "target": "/etc/odoo/harness-server.conf"}],
+    }
+    db = {"image": "hub-harness/postgres:15", "environment": {"POSTGRES_USER": "odoo", "POSTGRES_DB": "postgres"}}
+    resolved = {"services": {"odoo": odoo, "db": db}, "configs": {"odoo-server-conf": {"content": "admin"}}}
+    for path, value in changes.items():
+        service, _, field = path.partition("__")
+        resolved["services"][service][field] = value
+    return resolved
+
+
+def test_the_key_covers_compose_files_container_environment_mounts_and_the_odoo_config(tmp_path: Path) -> None:
+    """Each input that decides what the database holds changes the key; the run's own variables do not."""
+    compose_file = tmp_path / "docker-compose.agent.yml"
+    compose_file.write_text("services: {}\n")
+    conf = tmp_path / "odoo.conf"
+    conf.write_text("[options]\nwithout_demo = all\n")
+    config = Config(root=tmp_path, addons_path=tmp_path / "addons", compose_files=(compose_file,))
+
+    def key(resolved: dict, config: Config = config) -> str:
+        return _key(config, {}, ["base"], compose=dbcache.compose_inputs(config, resolved))
+
+    base = _resolved(tmp_path)
+    first = key(base)
+    assert key(_resolved(tmp_path)) == first  # stable
+    variants = {}
+    # 1. the compose files' text (an override added, or a file edited)
+    override = tmp_path / "override.yml"
+    override.write_text("services: {odoo: {environment: {LANG: fr_FR.UTF-8}}}\n")
+    variants["another compose file"] = key(base, Config(root=tmp_path, compose_files=(compose_file, override)))
+    compose_file.write_text("services: {}\n# edited\n")
+    variants["compose file edited"] = key(base)
+    compose_file.write_text("services: {}\n")
+    # 2. the environment the containers get
+    env = {"HOST": "db", "USER": "odoo", "PASSWORD": "odoo", "LANG": "fr_FR.UTF-8"}
+    variants["odoo environment"] = key(_resolved(tmp_path, odoo__environment=env))
+    variants["db environment"] = key(_resolved(tmp_path, db__environment={"POSTGRES_USER": "odoo", "TZ": "UTC"}))
+    # 3. the Odoo configuration the test process reads: a mounted odoo.conf, and its content
+    mounted = {"type": "bind", "source": str(conf), "target": "/etc/odoo/odoo.conf"}
+    with_conf = _resolved(tmp_path, odoo__volumes=[*base["services"]["odoo"]["volumes"], mounted])
+    variants["odoo.conf mounted"] = key(with_conf)
+    conf.write_text("[options]\nwithout_demo = False\n")
+    variants["mounted odoo.conf edited"] = key(with_conf)
+    as_config = _resolved(tmp_path, odoo__configs=[{"source": "c", "target": "/etc/odoo/odoo.conf"}])
+    as_config["configs"]["c"] = {"content": "[options]\nload_language = fr_FR\n"}
+    variants["odoo.conf as a compose config"] = key(as_config)
+    variants["odoo_config option"] = key(base, dataclasses.replace(config, odoo_config="/etc/odoo/other.conf"))
+    # 4. a mounted Odoo source: its code, by content
+    source = tmp_path / "odoo-src"
+    source.mkdir()
+    (source / "release.py").write_text("version = 1\n")
+    src_mount = {"type": "bind", "source": str(source), "target": "/usr/lib/python3/dist-packages/odoo"}
+    with_src = _resolved(tmp_path, odoo__volumes=[src_mount])
+    variants["odoo source mounted"] = key(with_src)
+    (source / "release.py").write_text("version = 2\n")
+    variants["mounted odoo source edited"] = key(with_src)
+    assert first not in variants.values()
+    assert len(set(variants.values())) == len(variants), variants
+    # The addons mount (its modules are keyed one by one) and the server's own config do not count.
+    moved = _resolved(tmp_path, odoo__volumes=[{"type": "bind", "source": "/elsewhere", "target": "/mnt/extra-addons"}])
+    assert key(moved) == first
+    base["configs"]["odoo-server-conf"]["content"] = "admin_passwd = another-random-one"
+    assert key(base) == first
+
+
+def test_an_auto_install_module_under_test_goes_uncached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _addon(tmp_path, "glue", ["base"], auto_install=True)
+    config = Config(root=tmp_path, addons_path=tmp_path, db_cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(dbcache, "image_id", lambda ref, timeout: "sha256:" + ref)
+    monkeypatch.setattr(dbcache, "image_manifests", lambda ref, image_id, config: IMAGE)
+    plan = dbcache.plan(config, "glue", _resolved(tmp_path))
+    assert plan.mode == "off" and "glue is auto_install" in plan.reason
+
+
+def test_an_entry_found_unusable_keeps_its_key_uncached_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _addon(tmp_path, "mod", ["base"])
+    config = Config(root=tmp_path, addons_path=tmp_path, db_cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(dbcache, "image_id", lambda ref, timeout: "sha256:" + ref)
+    monkeypatch.setattr(dbcache, "image_manifests", lambda ref, image_id, config: IMAGE)
+    first = dbcache.plan(config, "mod", _resolved(tmp_path))
+    assert first.mode == "hit" or first.mode == "build"
+    dbcache.mark_unusable(config, first.key, "the db image ignores PGDATA")
+    again = dbcache.plan(config, "mod", _resolved(tmp_path))
+    assert again.mode == "off"
+    assert again.reason == f"entry {first.key} is unusable: the db image ignores PGDATA"
 
 
 def test_the_module_under_test_never_enters_the_key(tmp_path: Path) -> None:

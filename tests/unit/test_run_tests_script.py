@@ -32,8 +32,8 @@ def run_script(*args: str, tmp_path: Path, **extra: str) -> subprocess.Completed
         HARNESS_LOG_FILE=str(tmp_path / "proof.log"),
         HARNESS_ARTEFACTS_DIR=str(tmp_path / "artefacts"),
         HARNESS_LOCK_DIR=str(tmp_path / "locks"),
-        **extra,
     )
+    env.update(extra)
     return subprocess.run(
         [BASH, str(SCRIPT), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180
     )
@@ -72,3 +72,14 @@ def test_an_unknown_runner_is_a_usage_error(tmp_path):
     result = run_script("traction", tmp_path=tmp_path, RUN_TESTS_WITH="make")
     assert result.returncode == 2
     assert "RUN_TESTS_WITH" in result.stderr
+
+
+@pytest.mark.parametrize("code", [0, 1, 3, 5])
+def test_the_runners_exit_code_is_the_scripts(tmp_path, code):
+    # A `nox` that exits as told, first on the PATH: the script hands its code back unchanged.
+    fake = tmp_path / "bin" / "nox"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\nexit {code}\n")
+    fake.chmod(0o755)
+    result = run_script("traction", tmp_path=tmp_path, RUN_TESTS_WITH="nox", PATH=f"{fake.parent}:/usr/bin:/bin")
+    assert result.returncode == code, result.stderr

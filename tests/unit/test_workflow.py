@@ -81,9 +81,23 @@ def test_matrix_is_the_module_list_and_not_fail_fast(workflow: dict[str, Any]) -
 
 def test_tests_step_runs_the_nox_session_with_the_module_from_the_environment(workflow: dict[str, Any]) -> None:
     step = step_running(workflow, "tests", TEST_COMMAND)
-    assert step["run"].strip() == TEST_COMMAND
     assert step["env"] == {"MODULE": "${{ matrix.module }}"}
     assert "if" not in step, "the test step itself must not be skipped or forced"
+
+
+@pytest.mark.parametrize(("nox_exit", "job_exit"), [(0, 0), (1, 1), (2, 2), (3, 3), (5, 0), (130, 130)])
+def test_tests_step_fails_the_job_for_every_code_but_no_tests(
+    workflow: dict[str, Any], tmp_path: Path, nox_exit: int, job_exit: int
+) -> None:
+    # The step's script, run by bash -e as GitHub runs it, with a `nox` that exits as told.
+    step = step_running(workflow, "tests", TEST_COMMAND)
+    fake = tmp_path / "nox"
+    fake.write_text(f'#!/bin/sh\necho "nox $*" >> "{tmp_path}/calls"\nexit {nox_exit}\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "MODULE": "traction"}
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, timeout=30, check=False)
+    assert done.returncode == job_exit
+    assert (tmp_path / "calls").read_text() == "nox -s tests(module='traction')\n"
 
 
 def all_steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
