@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from harness import hashing, proc, paths
+from harness import hashing, paths, proc
 from harness.errors import EnvironmentProblem
 from tools import rootfs
 

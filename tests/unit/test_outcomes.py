@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness import github
+from harness.config import Config
 from harness.errors import ExitCode
 from harness.junit import NO_TESTS_PACKAGE_CASE, write_junit
 from harness.modules import has_tests
@@ -109,7 +110,7 @@ def test_a_failing_setupclass_is_named_in_the_message_the_failed_test_and_the_an
     counts = Counts.from_analysis(analysis)
     message = failure_message(analysis, counts.tests, counts.failures + counts.errors)
     assert message == "TestBroken.setUpClass failed: ValueError: no fixture record (its tests did not run)"
-    (failed,) = failed_tests(analysis, tmp_path / "addons", tmp_path)
+    (failed,) = failed_tests(analysis, Config(root=tmp_path, addons_path=(tmp_path / "addons",)), tmp_path)
     assert (failed.name, failed.file, failed.line) == (
         "TestBroken.setUpClass",
         "addons/probe_setup/tests/test_item.py",
