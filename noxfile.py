@@ -4,6 +4,7 @@
 """nox sessions: thin wiring from the command line to the `harness` package.
 
 nox -s "tests(module='traction')"   one module's tests, isolated, always cleaned up
+nox -s all_tests [-- ARGS]           every module (or `-- a b`, `-- --changed`), one summary
 nox -s unit                          the harness's unit tests (no Docker, seconds)
 nox -s integration                   the harness's integration tests (real engine)
 nox -s validate                      every validation demonstration, proof under validation/
@@ -86,6 +87,12 @@ def tests(session: nox.Session, module: str) -> None:
     Arguments after `--` go to `python -m harness run`, e.g. `-- --tests TestItem.test_boom`.
     """
     harness(session, "run", module, *session.posargs)
+
+
+@nox.session(python=False)
+def all_tests(session: nox.Session) -> None:
+    """Several modules in one command: `-- a b`, `-- --changed [REF]`, `-- -j N --mode isolated`; none: --all."""
+    harness(session, "run", *(session.posargs or ["--all"]))
 
 
 @nox.session(python=False)

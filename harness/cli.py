@@ -1,4 +1,4 @@
-"""Command line: `python -m harness run MODULE`, `reap`, `modules`, `validate`."""
+"""Command line: `python -m harness run MODULE [MODULE...]`, `reap`, `modules`, `validate`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 
 from harness.config import Config, load_config
-from harness.errors import ExitCode, HarnessError
+from harness.errors import ExitCode, HarnessError, UsageError
 
 
 def run_command(config: Config, module: str) -> int:
@@ -15,6 +15,46 @@ def run_command(config: Config, module: str) -> int:
     from harness.run import run_module
 
     return run_module(config, module).exit_code
+
+
+def run_many_command(config: Config, args: argparse.Namespace) -> int:
+    """`run` with several modules, --all or --changed: harness.batch runs them (grouped or isolated)."""
+    from harness import batch, changes
+
+    single_only = [
+        flag
+        for flag, on in (
+            ("--tests", args.tests is not None),
+            ("--failed", args.failed),
+            ("--keep-db-on-failure", args.keep_db_on_failure),
+            ("--browser", args.browser),
+            ("--coverage", args.coverage),
+        )
+        if on
+    ]
+    if single_only:
+        raise UsageError(f"{', '.join(single_only)}: only for a run of one module (`run MODULE ...`)")
+    if args.changed is not None:
+        against, selected = changes.select_changed(config, args.changed or None)
+        print(f"--changed: compared with {against}; {len(selected)} module(s) selected")
+        if not selected:
+            print("no module is touched by the change: nothing to test")
+            return ExitCode.PASSED
+    elif args.all:
+        from harness.modules import discover_modules
+
+        selected = [(name, "--all") for name in discover_modules(config.own_addons)]
+    else:
+        selected = [(name, "named on the command line") for name in dict.fromkeys(args.modules)]
+    return batch.run_batch(config, selected, mode=args.mode, jobs=args.jobs)
+
+
+def run_group_command(config: Config, modules: list[str]) -> int:
+    """The child `run a b c` starts for modules sharing an environment (harness/group.py)."""
+    from harness.batch import combined_exit_code
+    from harness.group import run_group
+
+    return combined_exit_code(result.exit_code for result in run_group(config, modules))
 
 
 def reap_command(config: Config, dry_run: bool) -> int:
@@ -53,12 +93,31 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by the README's usage section)."""
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run one module's tests in an isolated environment")
-    run.add_argument("module")
+    run = sub.add_parser("run", help="run modules' tests, each module's verdict as in its own environment")
+    run.add_argument("modules", nargs="*", metavar="MODULE", help="one module: a single run; several: see --mode")
+    run.add_argument("--all", action="store_true", help="every module of the repository's own addons folders")
+    run.add_argument(
+        "--changed",
+        nargs="?",
+        const="",
+        metavar="REF",
+        help="the modules changed since the merge base of REF (default: origin/HEAD, origin/main, main) "
+        "and HEAD, and every module that depends on them",
+    )
+    run.add_argument("-j", "--jobs", type=int, help="environments at once (default: cores, memory and ports allow)")
+    run.add_argument(
+        "--mode",
+        choices=("grouped", "isolated"),
+        default="grouped",
+        help="several modules: grouped (modules with the same dependencies share an environment, each in its "
+        "own copy of the database; default) or isolated (an environment per module)",
+    )
     run.add_argument("--no-db-cache", action="store_true", help="start from a new database, as HARNESS_DB_CACHE=0 does")
     from harness.developer import add_run_options
 
     add_run_options(run)
+    group = sub.add_parser("run-group", help="internal: what `run` starts for modules sharing an environment")
+    group.add_argument("modules", nargs="+", metavar="MODULE")
     reap = sub.add_parser("reap", help="remove environments whose run died")
     reap.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     mods = sub.add_parser("modules", help="list the repository's own modules (not those of dependency_addons)")
@@ -80,10 +139,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             if args.no_db_cache:
                 config = config.with_overrides(db_cache=False)
-            from harness.developer import apply_run_options
+            many = args.all or args.changed is not None or len(args.modules) != 1 or args.jobs is not None
+            if args.modules and (args.all or args.changed is not None):
+                raise UsageError("name modules, or use --all or --changed, not both")
+            if not many:
+                from harness.developer import apply_run_options
 
-            config = apply_run_options(config, args)
-            return run_command(config, args.module)
+                args.module = args.modules[0]
+                return run_command(apply_run_options(config, args), args.module)
+            if not (args.modules or args.all or args.changed is not None):
+                raise UsageError("run needs a MODULE, several, --all or --changed")
+            return run_many_command(config, args)
+        if args.command == "run-group":
+            return run_group_command(config, args.modules)
         if args.command == "reap":
             return reap_command(config, args.dry_run)
         if args.command == "modules":

@@ -47,6 +47,9 @@ class Config:
     test_timeout: float = 1800.0
     up_timeout: float = 600.0
     up_attempts: int = 3
+    # Seconds a run waits for a free port when the range is exhausted (0: fail at once, exit 3);
+    # the runs of one `run a b c` wait, so several modules queue for the range.
+    port_wait: float = 0.0
     down_timeout: float = 120.0
     stop_timeout: int = 0  # the environment is thrown away: nothing in it needs a graceful stop
     command_timeout: float = 60.0

@@ -131,13 +131,17 @@ class RunPhases:
     def choose_port(self, tried: set[int]) -> int:
         """Lease a free host port from the range (exit 3 when none is)."""
         self.enter("port")
-        self.lease = ports.acquire_port(
-            self.config.ports,
-            self.config.lock_dir,
-            host=self.config.publish_host,
-            docker_published=lambda: engine.published_ports(self.connect()),
-            skip=tried,
-            range_text=self.config.port_range_text,
+        self.lease = ports.wait_for_port(
+            lambda: ports.acquire_port(
+                self.config.ports,
+                self.config.lock_dir,
+                host=self.config.publish_host,
+                docker_published=lambda: engine.published_ports(self.connect()),
+                skip=tried,
+                range_text=self.config.port_range_text,
+            ),
+            wait=self.config.port_wait,
+            on_wait=self.log.harness,
         )
         self.log.harness(f"port {self.lease.port} leased (lock {self.lease.lock_path})")
         return self.lease.port

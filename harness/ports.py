@@ -8,6 +8,7 @@ import errno
 import fcntl
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -96,6 +97,33 @@ def acquire_port(
         lease.release()
         busy.append(f"{port} (in use on {host})")
     raise NoFreePort(f"No available ports in range {range_text}: busy: {', '.join(busy) or 'none'}")
+
+
+def wait_for_port(
+    acquire: Callable[[], PortLease],
+    *,
+    wait: float,
+    poll: float = 0.5,
+    on_wait: Callable[[str], None] = lambda message: None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PortLease:
+    """`acquire()`, and while every port is busy try again every `poll` s for up to `wait` s (a queue).
+
+    With `wait` 0 the first NoFreePort goes to the caller, as without a queue.
+    """
+    deadline = clock() + wait
+    said = False
+    while True:
+        try:
+            return acquire()
+        except NoFreePort as exc:
+            if clock() + poll > deadline:
+                raise
+            if not said:
+                on_wait(f"every port is busy; waiting up to {wait:.0f} s for one ({exc})")
+                said = True
+            sleep(poll)
 
 
 @contextlib.contextmanager

@@ -342,3 +342,30 @@ def test_another_user_leases_ports_in_the_folder_roots_runs_made(unused_ports):
         assert got.returncode == 3 and f"chmod 1777 {old}" in got.stdout, got.stderr
     finally:
         shutil.rmtree(base)
+
+
+def test_wait_for_port_queues_until_a_port_frees_and_gives_up_after_wait() -> None:
+    from harness.ports import PortLease, wait_for_port
+
+    now = [0.0]
+    tries: list[float] = []
+
+    def acquire() -> PortLease:
+        tries.append(now[0])
+        if now[0] < 2.0:
+            raise NoFreePort("busy")
+        return PortLease(8090, Path("x"))
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    said: list[str] = []
+    lease = wait_for_port(acquire, wait=10, poll=0.5, on_wait=said.append, clock=lambda: now[0], sleep=sleep)
+    assert lease.port == 8090 and len(tries) == 5 and len(said) == 1
+    now[0] = 0.0
+    with pytest.raises(NoFreePort):
+        wait_for_port(
+            lambda: (_ for _ in ()).throw(NoFreePort("busy")), wait=1, poll=0.5, clock=lambda: now[0], sleep=sleep
+        )
+    with pytest.raises(NoFreePort):  # no wait: at once, as before
+        wait_for_port(lambda: (_ for _ in ()).throw(NoFreePort("busy")), wait=0, clock=lambda: 0.0, sleep=sleep)

@@ -1,0 +1,270 @@
+"""Grouped runs: several modules with the same dependencies tested in one environment, each in its own database.
+
+    python -m harness run-group a b c      (what `run a b c` starts for modules sharing a cache entry)
+
+One Compose project, one `up`, one readiness wait, one teardown; then, for each module in turn,
+a fresh database copied from the cache entry's (`CREATE DATABASE ... TEMPLATE`, plus its
+filestore) and the very test command a single run gives that module, with only `-d` changed.
+So each module starts from the same database content as its single run, its install cannot
+touch another module's database, and its verdict comes from its own test process's exit code and
+log through the same judge: it is the single run's verdict. Every module gets its own result.json
+and junit.xml (artefacts/<project>/<module>/); the guarded run's teardown covers them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from harness import dbcache, dbcache_steps, github, odoo_command, proc, report
+from harness import verdict as verdict_mod
+from harness.compose import Compose, compose_env
+from harness.config import Config
+from harness.dependencies import Unresolvable, dependency_closure, image_manifests, user_manifests
+from harness.errors import SIGNAL_EXIT_CODES, EnvironmentProblem, ExitCode
+from harness.modules import check_module
+from harness.naming import project_name
+from harness.odoo_log import LogAnalyser, LogAnalysis
+from harness.phases import SILENCE_REPORT
+from harness.result import Counts, PhaseTime, RunResult, failed_tests, utc_stamp
+from harness.run import GuardedRun
+from harness.verdict import Verdict
+
+# The key of modules that share an environment without a cache entry (the cache is off).
+UNCACHED = "uncached"
+
+
+@dataclasses.dataclass
+class ModuleRun:
+    """One module's test process inside the group: what its single run would have known."""
+
+    module: str
+    database: str
+    artefacts: Path
+    started_at: str
+    analyser: LogAnalyser
+    seconds: float = 0.0
+    odoo_exit: int | None = None
+    timed_out: bool = False
+    analysis: LogAnalysis | None = None
+    verdict: Verdict | None = None
+    phase: PhaseTime | None = None
+
+
+def cache_groups(config: Config, modules: Sequence[str]) -> dict[str, str]:
+    """{module: key}: modules with the same key start from the same cache entry (their dependency closure).
+
+    A module whose closure cannot be computed has no key (it runs alone, as a single run would
+    go uncached). With the cache off every module shares one key: each gets a new database anyway.
+    """
+    if not config.db_cache:
+        return dict.fromkeys(modules, UNCACHED)
+    compose = Compose(f"{config.project_prefix}plan", config.compose_files, compose_env(config, config.port_range[0]))
+    images = dbcache_steps.service_images(compose, config)
+    odoo_ref = images.get(config.odoo_service)
+    odoo_id = dbcache.image_id(odoo_ref, config.command_timeout) if odoo_ref else None
+    if not odoo_ref or odoo_id is None:
+        return {}
+    try:
+        manifests = {**image_manifests(odoo_ref, odoo_id, config), **user_manifests(config.addons_path)}
+    except Unresolvable:
+        return {}
+    keys: dict[str, str] = {}
+    for module in modules:
+        try:
+            keys[module] = ",".join(dependency_closure(module, manifests))
+        except Unresolvable:
+            continue
+    return keys
+
+
+class GroupRun(GuardedRun):
+    """One environment, the modules' tests one after the other, each in its own copy of the database."""
+
+    def __init__(self, config: Config, modules: Sequence[str], *, echo: TextIO | None = None) -> None:
+        if len(modules) < 1:
+            raise ValueError("a group needs at least one module")
+        super().__init__(config, modules[0], echo=echo)
+        self.modules = tuple(modules)
+        self.project = project_name(config.prefix, f"group-{modules[0]}")
+        self.artefacts = config.artefacts_dir / self.project
+        self.runs: list[ModuleRun] = []
+        self.results: list[RunResult] = []
+
+    def phases(self) -> None:
+        """Preflight for every module, one environment, then each module's tests in its own database."""
+        self.preflight()
+        for module in self.modules[1:]:
+            check_module(self.config.addons_path, module)
+        self.log.harness(f"one environment for {len(self.modules)} modules: {', '.join(self.modules)}")
+        self.start_environment()
+        self.wait_ready()
+        self.prepare_database()
+        for index, module in enumerate(self.modules, start=1):
+            self.test_module(module, f"{self.config.db_name}_{index}")
+        self.save_service_logs()
+
+    def test_module(self, module: str, database: str) -> None:
+        """A fresh copy of the prepared database, then the module's own test command against it."""
+        assert self.compose is not None
+        run = ModuleRun(
+            module, database, self.artefacts / module, utc_stamp(time.time()), LogAnalyser(module, database)
+        )
+        self.runs.append(run)
+        self.enter("database", f"{module}: a copy of the prepared database as {database}")
+        if self._prepared():
+            copy_database(self.compose, self.config, database)
+        command = odoo_command.build_test_command(self.config, module, database=database)
+        shown = odoo_command.redact(command, [self.config.db_password])
+        self.enter("tests", f"{module}: " + " ".join(shown))
+        run.artefacts.mkdir(parents=True, exist_ok=True)
+        (run.artefacts / "command.txt").write_text(
+            " ".join(self.compose.exec_argv(self.config.odoo_service, shown)) + "\n"
+        )
+        started = time.monotonic()
+        with open(run.artefacts / "odoo.log", "w", encoding="utf-8") as own_log:
+
+            def on_line(line: str) -> None:
+                run.analyser.feed(line)
+                own_log.write(line + "\n")
+                self.log.line(line)
+
+            with self._ci_group(f"Odoo: {module}'s tests"):
+                outcome = proc.stream(
+                    self.compose.exec_argv(self.config.odoo_service, command),
+                    on_line,
+                    timeout=self.config.test_timeout,
+                    env=self.compose.environment(),
+                    poll=self.config.ready_poll_interval,
+                    on_spawn=self.compose.on_spawn,
+                    on_idle=self._heartbeat(
+                        f"Odoo to finish {module}'s tests", self.config.test_timeout, SILENCE_REPORT
+                    ),
+                )
+        run.seconds, run.odoo_exit, run.timed_out = outcome.seconds, outcome.returncode, outcome.timed_out
+        run.phase = PhaseTime("tests", run.started_at, round(time.monotonic() - started, 3))
+        run.analysis = run.analyser.result()
+        run.verdict = verdict_mod.judge(run.odoo_exit, run.analysis, module, timed_out=run.timed_out)
+        self.log.harness(f"{module}: {'passed' if run.verdict.passed else 'FAILED'} (Odoo exit {run.odoo_exit})")
+
+    def _prepared(self) -> bool:
+        """Whether the test database holds the dependencies: a cache hit, or a build that completed.
+
+        Otherwise (cache off, or a failed build, whose database was dropped) each module's test
+        command creates its own new database, as an uncached single run does.
+        """
+        plan = None if self.cache is None else self.cache.plan
+        if plan is None or plan.mode not in ("hit", "build"):
+            return False
+        return plan.mode == "hit" or (plan.folder is not None and (plan.folder / dbcache.ENTRY_FILE).is_file())
+
+    # --- the results: one per module, written after the one teardown
+
+    def _publish(self, result: RunResult) -> None:
+        """Each module's junit.xml, result.json and final block; then the group's line."""
+        for module in self.modules:
+            run = next((r for r in self.runs if r.module == module), None)
+            module_result, analysis, verdict, seconds = self._module_result(module, run, result)
+            self.results.append(module_result)
+            report.publish(
+                self.log,
+                module_result,
+                analysis=analysis,
+                verdict=verdict,
+                test_seconds=seconds,
+                secrets=[self.config.db_password],
+                ci=self.ci,
+            )
+        self.log.harness(f"group {self.project}: {result.message or 'every module ran'} (exit {result.exit_code})")
+
+    def _module_result(
+        self, module: str, run: ModuleRun | None, group: RunResult
+    ) -> tuple[RunResult, LogAnalysis | None, Verdict | None, float]:
+        """A module's RunResult: its own verdict once its test process ended, else how the group ended."""
+        shared = [phase for phase in group.phases if phase.name not in ("database", "tests")]
+        folder = self.artefacts / module
+        decided = run is not None and run.verdict is not None
+        if run is not None and not decided:
+            run.analysis = run.analyser.result()  # stopped during its tests: what its log showed so far
+        analysis = run.analysis if run is not None else None
+        if decided:
+            assert run is not None and run.verdict is not None and run.analysis is not None
+            counts = Counts.from_analysis(run.analysis)
+            summary = f"{module}: {counts.describe()} in {run.seconds:.1f} s"
+            if run.verdict.passed:
+                code, message = int(ExitCode.PASSED), summary
+            else:
+                failed = counts.failures + counts.errors
+                code = int(ExitCode.TESTS_FAILED)
+                message = f"{failed} of {counts.tests} tests failed" if failed else run.verdict.reasons[0]
+            # A signal or a leak after this module's verdict does not change what its tests said,
+            # except that a leak fails a pass, as in a single run.
+            if group.cleanup is not None and not group.cleanup.clean and code == ExitCode.PASSED:
+                code, message = int(ExitCode.ENVIRONMENT), group.message
+            reasons = run.verdict.reasons
+        else:
+            code = group.exit_code if group.exit_code != ExitCode.PASSED else int(ExitCode.ENVIRONMENT)
+            summary, reasons = "", ()
+            where = "during its tests" if run is not None else "before its tests"
+            message = f"the group's run ended {where}: {group.message}"
+        result = RunResult(
+            module=module,
+            project=self.project,
+            exit_code=code,
+            message=message,
+            phase="tests" if run is not None else group.phase,
+            port=group.port,
+            summary=summary,
+            counts=None if analysis is None else Counts.from_analysis(analysis),
+            failed_tests=[]
+            if analysis is None
+            else failed_tests(analysis, self.config.addons_path, github.repository(self.config.root)),
+            reasons=reasons,
+            signal=group.signal,
+            started_at=group.started_at,
+            seconds=run.seconds if run is not None else 0.0,
+            # The environment's phases, this module's tests in place of the others', then the teardown.
+            phases=[
+                *(phase for phase in shared if phase.name != "teardown"),
+                *([run.phase] if run is not None and run.phase is not None else []),
+                *(phase for phase in shared if phase.name == "teardown"),
+            ],
+            odoo_exit=run.odoo_exit if run is not None else None,
+            cleanup=group.cleanup,
+            artefacts=folder,
+            log_file=self.config.log_file,
+            junit_file=folder / "junit.xml",
+        )
+        return result, analysis, run.verdict if run is not None else None, run.seconds if run is not None else 0.0
+
+    def _build_result(self, ended_in: str) -> RunResult:
+        """The group's own result: the environment's outcome (a module's failing tests are not the group's)."""
+        if self.exit_code not in (ExitCode.PASSED, *SIGNAL_EXIT_CODES.values()) and not self.message:
+            self.message = f"exit {self.exit_code}"
+        return super()._build_result(ended_in)
+
+
+def copy_database(compose: Compose, config: Config, database: str) -> None:
+    """`CREATE DATABASE database TEMPLATE db_name` and a copy of the template's filestore beside it."""
+    create = f'CREATE DATABASE "{database}" TEMPLATE "{config.db_name}"'
+    argv = ["psql", "-v", "ON_ERROR_STOP=1", "-U", config.db_user, "-d", "postgres", "-c", create]
+    result = compose.run("exec", "-T", config.db_service, *argv, timeout=config.command_timeout)
+    if not result.ok:
+        raise EnvironmentProblem(f"could not copy the prepared database as {database}: {result.output.strip()[-300:]}")
+    source, target = f"{dbcache.FILESTORE_ROOT}/{config.db_name}", f"{dbcache.FILESTORE_ROOT}/{database}"
+    copy = ["sh", "-c", 'if [ -d "$1" ]; then cp -a "$1" "$2"; fi', "copy", source, target]
+    result = compose.run("exec", "-T", config.odoo_service, *copy, timeout=config.command_timeout)
+    if not result.ok:
+        raise EnvironmentProblem(
+            f"could not copy the prepared filestore for {database}: {result.output.strip()[-300:]}"
+        )
+
+
+def run_group(config: Config, modules: Sequence[str], *, echo: TextIO | None = None) -> list[RunResult]:
+    """Run the group inside the guard; one RunResult per module, in the order given."""
+    run = GroupRun(config, modules, echo=echo)
+    run.execute()
+    return run.results
