@@ -32,7 +32,7 @@ from harness.batch_report import ModuleOutcome
 from harness.config import Config
 from harness.errors import SIGNAL_EXIT_CODES, ExitCode
 from harness.proof import ProofLog
-from harness.result import utc_stamp
+from harness.records import utc_stamp
 from harness.signals import HANDLED_SIGNALS, signal_name
 
 Mode = Literal["grouped", "isolated"]

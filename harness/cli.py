@@ -36,9 +36,9 @@ def run_many_command(config: Config, args: argparse.Namespace) -> int:
         raise UsageError(f"{', '.join(single_only)}: only for a run of one module (`run MODULE ...`)")
     if args.changed is not None:
         against, selected = changes.select_changed(config, args.changed or None)
-        print(f"--changed: compared with {against}; {len(selected)} module(s) selected")
+        print(f"[harness] --changed: compared with {against}; {len(selected)} module(s) selected")
         if not selected:
-            print("no module is touched by the change: nothing to test")
+            print("[harness] no module is touched by the change: nothing to test")
             return ExitCode.PASSED
     elif args.all:
         from harness.modules import discover_modules
@@ -72,12 +72,23 @@ def reap_command(config: Config, dry_run: bool) -> int:
     return ExitCode.ENVIRONMENT if any(e.action == "failed" for e in entries) else ExitCode.PASSED
 
 
-def modules_command(config: Config, as_json: bool) -> int:
-    """List the repository's own installable modules (JSON for CI matrices); dependency folders are left out."""
+def modules_command(config: Config, as_json: bool, changed: str | None = None) -> int:
+    """List the repository's own installable modules (JSON for CI matrices); dependency folders are left out.
+
+    With `changed` only those a change touches (harness/changes.py); why each was chosen goes to stderr.
+    """
     from harness.modules import discover_modules, module_dirs
 
     module_dirs(config.addons_path)  # a module in two folders is an error even when one is a dependency folder
     names = discover_modules(config.own_addons)
+    if changed is not None:
+        from harness.changes import select_changed
+
+        against, selected = select_changed(config, changed or None)
+        print(f"--changed: compared with {against}; {len(selected)} of {len(names)} module(s)", file=sys.stderr)
+        for name, why in selected:
+            print(f"selected {name}: {why}", file=sys.stderr)
+        names = [name for name, _ in selected]
     print(json.dumps(names) if as_json else "\n".join(names))
     return ExitCode.PASSED
 
@@ -122,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     reap.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     mods = sub.add_parser("modules", help="list the repository's own modules (not those of dependency_addons)")
     mods.add_argument("--json", action="store_true")
+    mods.add_argument("--changed", nargs="?", const="", metavar="REF", help="only the modules a change touches")
     from harness.validate import DEMONSTRATIONS, INTERRUPT_PHASES
 
     val = sub.add_parser("validate", help="run validation demonstrations (all of them when none is named)")
@@ -155,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "reap":
             return reap_command(config, args.dry_run)
         if args.command == "modules":
-            return modules_command(config, args.json)
+            return modules_command(config, args.json, args.changed)
         return validate_command(config, args.names, args.phase)
     except HarnessError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

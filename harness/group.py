@@ -29,7 +29,8 @@ from harness.modules import check_module
 from harness.naming import project_name
 from harness.odoo_log import LogAnalyser, LogAnalysis
 from harness.phases import SILENCE_REPORT
-from harness.result import Counts, PhaseTime, RunResult, failed_tests, utc_stamp
+from harness.records import PhaseTime, utc_stamp
+from harness.result import Counts, RunResult, failed_tests
 from harness.run import GuardedRun
 from harness.verdict import Verdict
 

@@ -225,3 +225,12 @@ def test_nox_knows_the_session_the_workflow_runs() -> None:
     pytest.importorskip("nox")
     out = python_stdout("-m", "nox", "--list", "--noxfile", str(ROOT / "noxfile.py"))
     assert "tests(module='traction')" in out
+
+
+def test_pull_requests_test_what_they_change_and_pushes_test_everything(workflow: dict[str, Any]) -> None:
+    step = step_running(workflow, "modules", "python -m harness modules --json")
+    assert 'modules --json --changed "origin/$BASE_REF"' in step["run"]
+    assert "github.event_name == 'pull_request' && github.base_ref" in step["env"]["BASE_REF"]
+    checkout = workflow["jobs"]["modules"]["steps"][0]
+    assert "pull_request" in str(checkout["with"]["fetch-depth"])  # the merge base needs the history
+    assert workflow["jobs"]["tests"]["if"] == "needs.modules.outputs.modules != '[]'"
