@@ -32,6 +32,8 @@ def run_script(*args: str, tmp_path: Path, **extra: str) -> subprocess.Completed
         HARNESS_LOG_FILE=str(tmp_path / "proof.log"),
         HARNESS_ARTEFACTS_DIR=str(tmp_path / "artefacts"),
         HARNESS_LOCK_DIR=str(tmp_path / "locks"),
+        # No engine, no venv, no images here: the set-up steps have tests of their own (below).
+        RUN_TESTS_SETUP="0",
     )
     env.update(extra)
     return subprocess.run(
@@ -83,3 +85,80 @@ def test_the_runners_exit_code_is_the_scripts(tmp_path, code):
     fake.chmod(0o755)
     result = run_script("traction", tmp_path=tmp_path, RUN_TESTS_WITH="nox", PATH=f"{fake.parent}:/usr/bin:/bin")
     assert result.returncode == code, result.stderr
+
+
+# --- the set-up on a fresh machine, against stand-ins for docker and nox on the PATH
+
+FAKE_DOCKER = """#!/bin/sh
+echo "docker $*" >> "$CALLS"
+case "$1 $2" in
+    "info "*|"compose version") exit 0 ;;
+    "image inspect") case " $HAVE_IMAGES " in *" $3 "*) exit 0 ;; esac; exit 1 ;;
+    "pull "*) exit 1 ;;
+esac
+exit 0
+"""
+FAKE_NOX = """#!/bin/sh
+echo "nox $* ODOO_IMAGE=${ODOO_IMAGE:-} POSTGRES_IMAGE=${POSTGRES_IMAGE:-}" >> "$CALLS"
+"""
+
+
+def fake_tools(tmp_path: Path) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("docker", FAKE_DOCKER), ("nox", FAKE_NOX)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", "CALLS": str(tmp_path / "calls")}
+
+
+def test_no_image_and_no_odoo_source_says_exactly_what_to_set(tmp_path):
+    env = fake_tools(tmp_path)
+    result = run_script("traction", tmp_path=tmp_path, RUN_TESTS_SETUP="1", HAVE_IMAGES="", **env)
+    assert result.returncode == 3, result.stderr
+    assert "HARNESS_ODOO_SOURCE" in result.stderr and "odoo:18.0" in result.stderr
+    calls = (tmp_path / "calls").read_text()
+    assert "docker pull" in calls and "nox -s tests" not in calls
+
+
+def test_no_image_with_an_odoo_source_builds_the_project_images_and_runs_on_them(tmp_path):
+    env = fake_tools(tmp_path)
+    result = run_script(
+        "traction",
+        tmp_path=tmp_path,
+        RUN_TESTS_SETUP="1",
+        HAVE_IMAGES="",
+        HARNESS_ODOO_SOURCE="/src/odoo.tar.xz",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    nox_calls = [c for c in calls if c.startswith("nox ")]
+    assert nox_calls[0].startswith("nox -s images")
+    assert nox_calls[1] == (
+        "nox -s tests(module='traction') ODOO_IMAGE=hub-harness/odoo:18.0 POSTGRES_IMAGE=hub-harness/postgres:15"
+    )
+
+
+def test_configured_images_on_the_engine_are_used_as_they_are(tmp_path):
+    env = fake_tools(tmp_path)
+    result = run_script("traction", tmp_path=tmp_path, RUN_TESTS_SETUP="1", HAVE_IMAGES="odoo:18.0 postgres:16", **env)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls").read_text()
+    assert "nox -s images" not in calls and "docker pull" not in calls
+    assert "nox -s tests(module='traction') ODOO_IMAGE= POSTGRES_IMAGE=" in calls
+
+
+def test_an_image_chosen_by_name_is_never_replaced(tmp_path):
+    env = fake_tools(tmp_path)
+    result = run_script(
+        "traction",
+        tmp_path=tmp_path,
+        RUN_TESTS_SETUP="1",
+        HAVE_IMAGES="postgres:16",
+        ODOO_IMAGE="mine/odoo:18",
+        HARNESS_ODOO_SOURCE="/src/odoo.tar.xz",
+        **env,
+    )
+    assert result.returncode == 3
+    assert "mine/odoo:18" in result.stderr and "nox -s" not in (tmp_path / "calls").read_text()
