@@ -200,8 +200,12 @@ def sweep(
     dry_run: bool = False,
     now: datetime | None = None,
     log: Callable[[str], None] = print,
+    verbose: bool = True,
 ) -> list[SweepEntry]:
-    """Remove this prefix's projects whose owner is gone, or that have no owner and are too old."""
+    """Remove this prefix's projects whose owner is gone, or that have no owner and are too old.
+
+    `verbose=False` (a run's pre-flight sweep) leaves out the projects it keeps.
+    """
     now = now or datetime.now(timezone.utc)
     entries: list[SweepEntry] = []
     for info in engine.list_projects(client, config.project_prefix):
@@ -235,5 +239,7 @@ def sweep(
             remove_owner(config, info.name)
         entries.append(SweepEntry(info.name, "removed" if report.clean else "failed", reason))
     for entry in entries:
-        log(f"reap: {entry.action}: {entry.project} ({entry.reason})")
+        # A run's own sweep says only what it did: live runs (other users' among them) are none of its business.
+        if verbose or entry.action != "kept":
+            log(f"reap: {entry.action}: {entry.project} ({entry.reason})")
     return entries

@@ -102,7 +102,7 @@ def validate_command(config: Config, names: list[str], phase: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by the README's usage section)."""
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python3 -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run modules' tests, each module's verdict as in its own environment")
     run.add_argument("modules", nargs="*", metavar="MODULE", help="one module: a single run; several: see --mode")
@@ -134,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     mods = sub.add_parser("modules", help="list the repository's own modules (not those of dependency_addons)")
     mods.add_argument("--json", action="store_true")
     mods.add_argument("--changed", nargs="?", const="", metavar="REF", help="only the modules a change touches")
-    from harness.validate import DEMONSTRATIONS, INTERRUPT_PHASES
+    try:
+        from harness.validate import DEMONSTRATIONS, INTERRUPT_PHASES
+    except ModuleNotFoundError:  # a bare Python without docker/psutil: --help must still work
+        DEMONSTRATIONS, INTERRUPT_PHASES = {}, ("up", "readiness", "tests")
 
     val = sub.add_parser("validate", help="run validation demonstrations (all of them when none is named)")
     # No `choices=`: argparse rejects an empty list against choices; run_validations checks the names.
@@ -174,3 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return int(ExitCode.SIGINT)
+    except ModuleNotFoundError as exc:
+        print(
+            f"error: the harness needs its Python dependencies ({exc.name} is missing for {sys.executable}): "
+            "run it through nox (bash scripts/run-tests.sh MODULE sets nox up), or install them: "
+            "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python -m harness ...",
+            file=sys.stderr,
+        )
+        return int(ExitCode.ENVIRONMENT)

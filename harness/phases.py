@@ -126,7 +126,7 @@ class RunPhases:
         if self.config.tests:
             self.selection = selection.select(self.config.tests, self.module, found)
             self.log.harness(f"selection: {self.selection.describe()}")
-        sweep(self.config, self.connect(), log=self.log.harness)
+        sweep(self.config, self.connect(), log=self.log.harness, verbose=False)
 
     def choose_port(self, tried: set[int]) -> int:
         """Lease a free host port from the range (exit 3 when none is)."""
@@ -361,7 +361,9 @@ class RunPhases:
         """Exactly once: down, verify by label, disarm the watchdog."""
         if self.compose is None:
             return None
-        self.enter("teardown", f"docker compose -p {self.project} down -v --remove-orphans")
+        self.enter(
+            "teardown", f"docker compose -p {self.project} down -v --remove-orphans -t {self.config.stop_timeout}"
+        )
         report = teardown(self.compose, self.connect, self.config)
         self.log.harness(
             f"cleanup of {self.project} took {report.seconds:.1f} s; "

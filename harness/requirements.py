@@ -17,6 +17,7 @@ Another concern that needs packages in the test image calls `build_image` with i
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import hashlib
 import json
 import os
@@ -281,7 +282,7 @@ def _prepare_context(context: Path, config: Config, base_image: str, wanted: Seq
                 f"--no-cache-dir --disable-pip-version-check --break-system-packages --root-user-action=ignore "
                 f"{_CONTAINER_CONTEXT}/wheels/*.whl && rm -rf {_CONTAINER_CONTEXT}",
                 *([f"USER {user}"] if user else []),
-                f"LABEL {LABEL}=1 {LABEL}.base={json.dumps(base_image)} {LABEL}.owner={os.getuid()}",
+                f"LABEL {LABEL}=1 {LABEL}.base={json.dumps(base_image)} {LABEL}.owner={getpass.getuser()}",
                 "",
             ]
         ),

@@ -93,8 +93,12 @@ find_nox() {
                 "(sudo apt-get install python3-venv), or install nox yourself (pipx install nox)"
         fi
     fi
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check "$floor" >&2 \
-        || fail ".venv/bin/pip install '$floor' failed (see pip's message above)"
+    # With the noxfile's own dependencies beside nox, nox needs no script environment of its own
+    # (no reinstall check, no "Requirement already satisfied" lines, at every call).
+    local deps
+    read -r -a deps <<<"$(sed -n 's/^# dependencies = \[\(.*\)\]$/\1/p' noxfile.py | tr -d '",')"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "${deps[@]:-$floor}" >&2 \
+        || fail ".venv/bin/pip install ${deps[*]:-$floor} failed (see pip's message above)"
     echo "$PWD/.venv/bin/nox"
 }
 

@@ -693,3 +693,15 @@ def test_a_project_west_of_utc_is_not_older_than_it_is(config, torn_down):
     entries = sweep(config, client, now=NOW, log=lambda line: None)
     assert [(e.project, e.action) for e in entries] == [(project, "kept")]
     assert torn_down == []
+
+
+def test_a_runs_own_sweep_does_not_list_the_projects_it_keeps(config):
+    client = FakeClient()
+    project = "hub-agent-test-other-1-aaa"
+    client.add_project(project, NOW - timedelta(seconds=30))  # no owner record: another user's, young
+    quiet: list[str] = []
+    entries = sweep(config, client, now=NOW, log=quiet.append, verbose=False)
+    assert [e.action for e in entries] == ["kept"] and quiet == []
+    loud: list[str] = []
+    sweep(config, client, now=NOW, log=loud.append)
+    assert loud and "kept" in loud[0]

@@ -155,3 +155,16 @@ def test_the_wheel_holds_the_harness_package_only_and_never_names_tests_or_tools
     modules = {name: text for name, text in texts.items() if name.endswith(".py")}
     assert {n: hits for n, t in modules.items() if (hits := forbidden_imports(t, n))} == {}
     assert {n: hits for n, t in texts.items() if not n.endswith("RECORD") and (hits := repository_references(t))} == {}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="tomllib: the bare interpreter has no tomli")
+def test_help_works_on_a_bare_python_and_a_run_says_what_is_missing():
+    """`python3 -m harness --help` with no site-packages at all (no docker, psutil, requests)."""
+    root = Path(__file__).resolve().parents[2]
+    bare = [sys.executable, "-S", "-m", "harness"]
+    helped = subprocess.run([*bare, "--help"], cwd=root, capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0, helped.stderr
+    assert "python3 -m harness" in helped.stdout and "validate" in helped.stdout
+    ran = subprocess.run([*bare, "run", "traction"], cwd=root, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 3, ran.stderr
+    assert "is missing" in ran.stderr and "Traceback" not in ran.stderr
