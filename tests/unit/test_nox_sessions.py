@@ -62,3 +62,23 @@ def test_several_named_modules_each_run_and_each_failure_is_named(nox) -> None:
     assert code == 1, out
     assert "Session tests(module='no_such_module') aborted: exit 2 (usage)" in out
     assert "Session tests(module='alpha') aborted: exit 3 (environment)" in out
+
+
+def test_modules_at_the_root_and_a_dependency_folder_list_only_the_own_modules(tmp_path: Path) -> None:
+    """`nox -l` and `nox -s modules` (the CI matrix): a dependency folder's modules are not the repository's."""
+    repo, deps = tmp_path / "repo", tmp_path / "repo" / "third_party"
+    for folder, name in ((repo, "own_a"), (repo, "own_b"), (deps, "dep_x")):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "__manifest__.py").write_text(f"{{'name': '{name}'}}")
+    (repo / "docs").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "GITHUB_", "NOX"))}
+    env.update(HARNESS_ADDONS_PATH=f"{repo}:{deps}", HARNESS_DEPENDENCY_ADDONS=str(deps))
+    base = [sys.executable, "-m", "nox", "--noxfile", str(ROOT / "noxfile.py"), "--no-color"]
+    listed = subprocess.run([*base, "-l"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert "tests(module='own_a')" in listed.stdout and "tests(module='own_b')" in listed.stdout, listed.stdout
+    assert "dep_x" not in listed.stdout and "docs" not in listed.stdout and "third_party" not in listed.stdout
+    matrix = subprocess.run(
+        [*base, "-s", "modules"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert matrix.returncode == 0, matrix.stderr
+    assert '["own_a", "own_b"]' in matrix.stdout
