@@ -16,6 +16,7 @@ Another concern that needs packages in the test image calls `build_image` with i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import hashlib
@@ -31,9 +32,11 @@ from pathlib import Path
 
 from harness import proc
 from harness.config import Config
+from harness.dbcache import image_id
 from harness.dependencies import user_manifests
 from harness.errors import EnvironmentProblem, UsageError
 from harness.modules import module_dirs, read_manifest
+from harness.paths import manifests_dir, private_state_dir, read_json
 
 Log = Callable[[str], None]
 
@@ -165,13 +168,22 @@ def image_key(base_image_id: str, requirements: Iterable[Requirement]) -> str:
 
 
 def installed_distributions(base_image: str, base_image_id: str, config: Config) -> set[str]:
-    """Normalised names of the Python distributions the image has already, read once per image ID."""
-    memo = config.lock_dir / "requirements" / f"{base_image_id.replace(':', '_')}.installed.json"
-    if memo.is_file():
-        return set(json.loads(memo.read_text(encoding="utf-8")))
+    """Normalised names of the Python distributions the image has already, read once per image ID.
+
+    Memoised beside the image's manifests, in the user's private state folder (harness/paths.py).
+    """
+    folder = manifests_dir(config)
+    memo = folder / f"{base_image_id.replace(':', '_').replace('/', '_')}.installed.json"
+    remembered = read_json(memo)
+    if isinstance(remembered, list) and all(isinstance(n, str) for n in remembered):
+        return set(remembered)
     result = _docker_python(base_image, _INSTALLED_SCRIPT, config)
     names = sorted({_name(n) for n in json.loads(result.stdout) if n})
-    _write_memo(memo, json.dumps(names))
+    with contextlib.suppress(OSError, EnvironmentProblem):  # the memo only saves the next run a container
+        private_state_dir(folder, config)
+        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(names), encoding="utf-8")
+        tmp.replace(memo)
     return set(names)
 
 
@@ -362,8 +374,7 @@ def _host_pip() -> list[str]:
 
 
 def _image_id(reference: str, config: Config) -> str | None:
-    result = proc.run(["docker", "image", "inspect", "--format", "{{.Id}}", reference], timeout=config.command_timeout)
-    return (result.stdout.strip() or None) if result.ok else None
+    return image_id(reference, config.command_timeout)
 
 
 def _image_user(reference: str, config: Config) -> str:
@@ -379,15 +390,3 @@ def _docker_python(image: str, script: str, config: Config) -> proc.Result:
     if not result.ok:
         raise EnvironmentProblem(f"could not run python3 in {image}: {result.output.strip()[-300:]}")
     return result
-
-
-def _write_memo(path: Path, text: str) -> None:
-    try:  # a memo only saves the next run a container
-        from harness.paths import shared_dir
-
-        shared_dir(path.parent)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except (OSError, EnvironmentProblem):
-        pass
