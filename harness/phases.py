@@ -18,6 +18,7 @@ from harness import (
     dbcache_steps,
     engine,
     github,
+    keepdb,
     odoo_command,
     ports,
     proc,
@@ -37,6 +38,7 @@ from harness.odoo_log import LogAnalyser, LogAnalysis
 from harness.proof import ProofLog, write_json
 from harness.readiness import health_url, wait_until_ready
 from harness.records import CacheReport, CleanupReport, PhaseClock, utc_stamp
+from harness.report import shown_path
 from harness.result import Counts
 from harness.verdict import Verdict
 
@@ -100,6 +102,7 @@ class RunPhases:
         self.prepare_database()
         self.run_tests()
         self.judge()
+        self.keep_database()
         self.save_service_logs()
 
     def enter(self, phase: str, detail: str = "") -> None:
@@ -306,6 +309,19 @@ class RunPhases:
         self.exit_code, self.reasons = ExitCode.TESTS_FAILED, verdict.reasons
         self.message = verdict_mod.failure_message(analysis, counts.tests, counts.failures + counts.errors)
         self.message = self.message or verdict.reasons[0]
+
+    def keep_database(self) -> None:
+        """--keep-db-on-failure: a failing verdict keeps the test database and filestore (harness/keepdb.py)."""
+        if not self.config.keep_db_on_failure or self.verdict is None or self.verdict.passed or self.compose is None:
+            return
+        try:
+            kept = keepdb.keep(self.compose, self.config, self.artefacts, f"{self.module}_failed")
+        except HarnessError as exc:  # the verdict stands; the user learns why there is no dump
+            self.log.harness(f"could not keep the test database: {exc.message}")
+            return
+        self.log.harness(f"test database kept in {kept.dump}; restore it with: {kept.restore_command}")
+        self.extras["kept_database"] = kept.to_json()
+        self.notes += keepdb.rows(kept, shown_path(self.artefacts))
 
     # --- progress
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from tests.integration.conftest import Child, prefix_leftovers, project_of
 from tests.integration.test_real_odoo import real_env, real_images  # noqa: F401 - a fixture
+from tools.images import POSTGRES_ALIAS
 
 # Real Odoo 18 and PostgreSQL images, built or reused once per session (test_real_odoo.real_images).
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("real_images")]
@@ -37,11 +39,20 @@ def started(child: Child) -> list[str]:
 
 def test_tests_failed_and_a_selection_that_matches_nothing(tmp_path: Path, client: object) -> None:
     env = real_env(tmp_path)
-    # The whole module: six tests, two of them fail.
-    code, child, result = run("fixture_select", env)
+    # The whole module: six tests, two of them fail; the failing database is kept.
+    code, child, result = run("fixture_select", env, "--keep-db-on-failure")
     assert code == 1, child.output
     assert sorted(t["name"] for t in result["failed_tests"]) == ["TestItem.test_boom", "TestOther.test_broken"]
     assert result["counts"]["tests"] == 6 and result["selection"] is None
+    kept = result["extras"]["kept_database"]
+    assert f"[harness] restore        {kept['restore_command']}" in child.output
+    listing = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", "-v", f"{Path(kept['dump']).parent}:/kept:ro",
+         POSTGRES_ALIAS, "pg_restore", "--list", "/kept/database.dump"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert "TABLE public res_partner" in listing and "TABLE public ir_module_module" in listing
+    assert Path(kept["filestore"]).stat().st_size > 0 and Path(kept["dump"]).with_name("restore-db.sh").is_file()
 
     # --failed reruns exactly those two.
     code, child, result = run("fixture_select", env, "--failed")
@@ -54,8 +65,9 @@ def test_tests_failed_and_a_selection_that_matches_nothing(tmp_path: Path, clien
     code, child, result = run("fixture_select", env, "--tests", "TestItem.test_boom")
     assert code == 1 and started(child) == ["TestItem.test_boom"], child.output
     assert result["counts"] == {"tests": 1, "failures": 1, "errors": 0, "skipped": 0}
-    code, child, result = run("fixture_select", env, "--tests", "TestItem.test_ok,TestLate")
+    code, child, result = run("fixture_select", env, "--tests", "TestItem.test_ok,TestLate", "--keep-db-on-failure")
     assert code == 0 and sorted(started(child)) == ["TestItem.test_ok", "TestLate.test_late"], child.output
+    assert "kept_database" not in result["extras"]  # a pass keeps nothing
 
     # A selection that matches nothing: exit 2 before Docker, naming it and the module's classes.
     code, child, result = run("fixture_select", env, "--tests", "TestNope")
