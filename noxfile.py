@@ -1,5 +1,5 @@
 # /// script
-# dependencies = ["nox>=2025.2.9", "docker>=7.1", "requests", "psutil>=5.9"]
+# dependencies = ["nox>=2025.2.9", "docker>=7.1", "requests", "psutil>=5.9", "coverage>=7.4", "diff-cover>=9"]
 # ///
 """nox sessions: thin wiring from the command line to the `harness` package.
 

@@ -102,6 +102,11 @@ def summary_markdown(result: RunResult) -> str:
     ]
     if not result.passed and result.message:
         out += [f"**Reason:** {result.message}", ""]
+    coverage = result.extras.get("coverage")
+    if coverage:
+        changed = coverage.get("diff_percent")
+        diff = f"; lines changed since `{coverage['diff_ref']}`: {changed} %" if coverage.get("diff_ref") else ""
+        out += [f"**Coverage:** {coverage['percent']} %{diff}", ""]
     for test in result.failed_tests:
         where = f" (`{test.file}:{test.line}`)" if test.file else ""
         out.append(f"- `{test.name}`: {test.message}{where}")

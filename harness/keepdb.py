@@ -68,7 +68,7 @@ def keep(compose: Compose, config: Config, artefacts: Path, restore_name: str) -
     artefacts.mkdir(parents=True, exist_ok=True)
     db = config.db_name
     dump = artefacts / DUMP_NAME
-    dumped = _exec_to_file(
+    dumped = exec_to_file(
         compose,
         config.db_service,
         ["pg_dump", "--format=custom", "--username", config.db_user, "--dbname", db],
@@ -80,7 +80,7 @@ def keep(compose: Compose, config: Config, artefacts: Path, restore_name: str) -
         raise EnvironmentProblem(f"pg_dump of {db} failed: {dumped}")
     filestore: Path | None = artefacts / FILESTORE_NAME
     assert filestore is not None
-    failed = _exec_to_file(
+    failed = exec_to_file(
         compose,
         config.odoo_service,
         ["tar", "-C", CONTAINER_FILESTORE, "-cf", "-", db],
@@ -98,7 +98,7 @@ def keep(compose: Compose, config: Config, artefacts: Path, restore_name: str) -
     return KeptDatabase(db, dump, dump.stat().st_size, filestore, script, f"sh {shlex.quote(str(script))}")
 
 
-def _exec_to_file(compose: Compose, service: str, command: list[str], target: Path, timeout: float) -> str:
+def exec_to_file(compose: Compose, service: str, command: list[str], target: Path, timeout: float) -> str:
     """`compose exec -T SERVICE COMMAND > target`; '' on success, else what went wrong."""
     with target.open("wb") as out:
         child = proc.spawn(

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from harness import (
     addons_path,
+    coverage_report,
     dbcache_steps,
     engine,
     github,
@@ -93,6 +94,7 @@ class RunPhases:
         self.selection: selection.Selection | None = None  # --tests / --failed, checked in preflight
         self.extras: dict[str, Any] = {}  # what a developer option left: a kept database, coverage...
         self.notes: list[tuple[str, str]] = []  # and the rows it adds to the final block
+        self.module_dir: Path | None = None  # with --coverage: the folder measured
 
     def phases(self) -> None:
         """Every phase in order; the first failure raises out of the block."""
@@ -102,6 +104,7 @@ class RunPhases:
         self.prepare_database()
         self.run_tests()
         self.judge()
+        self.measure_coverage()
         self.keep_database()
         self.save_service_logs()
 
@@ -129,6 +132,9 @@ class RunPhases:
         if self.config.tests:
             self.selection = selection.select(self.config.tests, self.module, found)
             self.log.harness(f"selection: {self.selection.describe()}")
+        if self.config.coverage:
+            self.module_dir = found
+            self.extra_requirements.append(coverage_report.requirement())
         sweep(self.config, self.connect(), log=self.log.harness, verbose=False)
 
     def choose_port(self, tried: set[int]) -> int:
@@ -258,6 +264,8 @@ class RunPhases:
         assert self.compose is not None
         tags = self.selection.test_tags if self.selection else None
         command = odoo_command.build_test_command(self.config, self.module, test_tags=tags)
+        if self.module_dir is not None:
+            command = coverage_report.wrap(command, coverage_report.container_module_dir(self.config, self.module_dir))
         shown = odoo_command.redact(command, [self.config.db_password])
         self.enter("tests", " ".join(shown))
         (self.artefacts / "command.txt").write_text(
@@ -309,6 +317,39 @@ class RunPhases:
         self.exit_code, self.reasons = ExitCode.TESTS_FAILED, verdict.reasons
         self.message = verdict_mod.failure_message(analysis, counts.tests, counts.failures + counts.errors)
         self.message = self.message or verdict.reasons[0]
+
+    def measure_coverage(self) -> None:
+        """--coverage: copy the data out, report it mapped to the repository; --fail-under has its own rule."""
+        if self.module_dir is None or self.compose is None:
+            return
+        folder = self.artefacts / "coverage"
+        folder.mkdir(parents=True, exist_ok=True)
+        data = folder / ".coverage.container"
+        failed = keepdb.exec_to_file(
+            self.compose, self.config.odoo_service, ["cat", coverage_report.CONTAINER_DATA], data,
+            self.config.command_timeout,
+        )  # fmt: skip
+        try:
+            if failed:
+                raise EnvironmentProblem(f"no coverage data in the container ({failed})")
+            where = coverage_report.container_module_dir(self.config, self.module_dir)
+            summary = coverage_report.report(data, self.module_dir, where, folder, self.config.root)
+            changed = getattr(self.config, "changed", None)
+            if changed:
+                summary = coverage_report.diff_coverage(summary, changed, self.config.root, self.config.command_timeout)
+        except HarnessError as exc:
+            self.log.harness(f"coverage: {exc.message}")
+            self.notes.append(("coverage", f"not measured: {exc.message}"))
+            return
+        self.log.harness(f"coverage {summary.percent:.1f} %: {summary.xml}, {summary.html}/index.html")
+        self.extras["coverage"] = summary.to_json()
+        self.notes += coverage_report.rows(summary, shown_path(summary.xml), shown_path(summary.html))
+        below = coverage_report.rule(summary, self.config.fail_under)
+        if below is not None and self.exit_code == ExitCode.PASSED:
+            # The tests passed; the coverage rule alone fails the run.
+            self.exit_code, self.reasons, self.message = ExitCode.TESTS_FAILED, (below,), below
+        elif below is not None:
+            self.reasons = (*self.reasons, below)
 
     def keep_database(self) -> None:
         """--keep-db-on-failure: a failing verdict keeps the test database and filestore (harness/keepdb.py)."""

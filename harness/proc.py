@@ -113,10 +113,11 @@ def run(
     timeout: float,
     env: Mapping[str, str] | None = None,
     on_spawn: SpawnListener | None = None,
+    cwd: Path | None = None,
 ) -> Result:
     """Run `argv` to completion and capture its output; raise EnvironmentProblem on timeout."""
     started = time.monotonic()
-    child = spawn(argv, env=env, on_spawn=on_spawn, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = spawn(argv, env=env, cwd=cwd, on_spawn=on_spawn, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         stdout, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

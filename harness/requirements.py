@@ -348,7 +348,9 @@ def _unresolved_message(output: str, wanted: Sequence[Requirement], returncode: 
 
 
 def _docker_build(context: Path, tag: str, config: Config, log: Log) -> None:
-    argv = ["docker", "build", "--pull=false", "-t", tag, str(context)]
+    # --network none: the build installs from its context alone, and needs no bridge (a host whose
+    # default bridge is missing fails every RUN step otherwise).
+    argv = ["docker", "build", "--pull=false", "--network", "none", "-t", tag, str(context)]
 
     def show(line: str) -> None:
         if line.strip() and not _BUILDER_BANNER.search(line):

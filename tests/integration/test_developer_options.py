@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -78,4 +79,30 @@ def test_tests_failed_and_a_selection_that_matches_nothing(tmp_path: Path, clien
     )
     assert "TestItem (test_ok, test_boom, test_partner)" in result["message"]
     assert result["cleanup"] is None
+    assert prefix_leftovers(client) == []
+
+
+def test_coverage_of_traction_is_a_cobertura_report_of_its_files(tmp_path: Path, client: object) -> None:
+    from tests.integration.conftest import ROOT
+
+    env = real_env(tmp_path, ROOT / "addons")
+    code, child, result = run("traction", env, "--coverage", "--fail-under", "50")
+    assert code == 0, child.output
+    coverage = result["extras"]["coverage"]
+    assert re.search(r"\[harness\] coverage +\d+\.\d % of \d+ file", child.output), child.output
+    xml = ET.parse(coverage["xml"])
+    rates = {c.get("filename"): float(c.get("line-rate")) for c in xml.iter("class")}
+    models = sorted(name for name in rates if "/models/" in name)
+    assert models == ["addons/traction/models/__init__.py", "addons/traction/models/traction_group.py",
+                      "addons/traction/models/traction_issue.py"]  # fmt: skip
+    assert all(rates[name] > 0 for name in models), rates
+    # diff-cover, a Cobertura reader, takes the report as it is (against HEAD: no changed line).
+    report = tmp_path / "diff.json"
+    subprocess.run(
+        [sys.executable, "-m", "diff_cover.diff_cover_tool", coverage["xml"], "--compare-branch", "HEAD",
+         "--format", f"json:{report}"],
+        cwd=ROOT, check=True, timeout=120, capture_output=True,
+    )  # fmt: skip
+    assert json.loads(report.read_text())["report_name"] == "XML"
+    assert Path(coverage["html"]).is_file() and coverage["percent"] > 50
     assert prefix_leftovers(client) == []
