@@ -154,8 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             if args.no_db_cache:
                 config = config.with_overrides(db_cache=False)
-            many = args.all or args.changed is not None or len(args.modules) != 1 or args.jobs is not None
-            if args.modules and (args.all or args.changed is not None):
+            # One module with --coverage --changed REF: REF is what its diff coverage compares with.
+            diff_ref = len(args.modules) == 1 and args.coverage and args.changed is not None
+            many = (
+                args.all
+                or (args.changed is not None and not diff_ref)
+                or len(args.modules) != 1
+                or args.jobs is not None
+            )
+            if args.modules and (args.all or (args.changed is not None and not diff_ref)):
                 raise UsageError("name modules, or use --all or --changed, not both")
             if not many:
                 from harness.developer import apply_run_options

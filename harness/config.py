@@ -79,6 +79,7 @@ class Config:
     browser: bool = False
     coverage: bool = False
     fail_under: float = 0.0
+    coverage_changed: str = ""  # with coverage: also the coverage of the lines changed since this git ref
     validation_dir: Path = Path("validation")
     validation_module: str = "traction"
     # The interrupt demonstration's module when it stops a run during its tests: one

@@ -45,6 +45,10 @@ def apply_run_options(config: Config, args: argparse.Namespace) -> Config:
         changes["browser"] = True
     if args.coverage:
         changes["coverage"] = True
+        if getattr(args, "changed", None) is not None:
+            from harness.changes import default_ref
+
+            changes["coverage_changed"] = args.changed or default_ref(config.root, config.command_timeout)
     if args.fail_under is not None:
         if not 0 <= args.fail_under <= 100:
             raise UsageError(f"--fail-under {args.fail_under:g}: give a percentage between 0 and 100")

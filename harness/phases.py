@@ -334,9 +334,10 @@ class RunPhases:
                 raise EnvironmentProblem(f"no coverage data in the container ({failed})")
             where = coverage_report.container_module_dir(self.config, self.module_dir)
             summary = coverage_report.report(data, self.module_dir, where, folder, self.config.root)
-            changed = getattr(self.config, "changed", None)
-            if changed:
-                summary = coverage_report.diff_coverage(summary, changed, self.config.root, self.config.command_timeout)
+            if self.config.coverage_changed:
+                summary = coverage_report.diff_coverage(
+                    summary, self.config.coverage_changed, self.config.root, self.config.command_timeout
+                )
         except HarnessError as exc:
             self.log.harness(f"coverage: {exc.message}")
             self.notes.append(("coverage", f"not measured: {exc.message}"))
