@@ -75,6 +75,14 @@ def process_start_time(pid: int) -> str | None:
         return None
 
 
+def child_start_time(pid: int) -> str | None:
+    """When our child `pid` started, even if it already exited (a zombie not yet waited for)."""
+    try:
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
 # What the harness can tell about a run's process: it runs, it is gone, or it cannot be seen
 # (another user's under /proc hidepid=2, another host's, one psutil may not inspect).
 Liveness = Literal["alive", "dead", "unknown"]

@@ -13,7 +13,8 @@ https://docs.github.com/actions/reference/workflow-commands-for-github-actions
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from harness.errors import ExitCode
@@ -45,6 +46,17 @@ def group(title: str) -> str:
 
 
 END_GROUP = "::endgroup::"
+
+
+def stop_commands() -> tuple[str, str]:
+    """The pair of lines that turn workflow commands off and on again, with a token made for this call.
+
+    Between them the runner reads no `::command::`: Odoo's output (a test may print `::error ...`
+    or `::stop-commands::`) can neither fake an annotation nor silence the harness's own, and it
+    cannot guess the token that would end the pause early.
+    """
+    token = secrets.token_hex(16)
+    return f"::stop-commands::{token}", f"::{token}::"
 
 
 def error(message: str, *, title: str, file: str | None = None, line: int | None = None) -> str:
@@ -113,11 +125,13 @@ def summary_markdown(result: RunResult) -> str:
     return "\n".join(out).rstrip() + "\n\n"
 
 
-def append_step_summary(result: RunResult, env: Mapping[str, str] | None = None) -> Path | None:
-    """Append the module's section to $GITHUB_STEP_SUMMARY; the file written, or None."""
+def append_step_summary(
+    result: RunResult, env: Mapping[str, str] | None = None, redact: Callable[[str], str] = str
+) -> Path | None:
+    """Append the module's section to $GITHUB_STEP_SUMMARY (passwords hidden by `redact`); the file, or None."""
     target = (os.environ if env is None else env).get("GITHUB_STEP_SUMMARY")
     if not target:
         return None
     with open(target, "a", encoding="utf-8") as summary:
-        summary.write(summary_markdown(result))
+        summary.write(redact(summary_markdown(result)))
     return Path(target)

@@ -119,7 +119,7 @@ class GroupRun(GuardedRun):
         if self._prepared():
             copy_database(self.compose, self.config, database)
         command = odoo_command.build_test_command(self.config, module, database=database)
-        shown = odoo_command.redact(command, [self.config.db_password])
+        shown = odoo_command.redact(command, self.secrets)
         self.enter("tests", f"{module}: " + " ".join(shown))
         run.artefacts.mkdir(parents=True, exist_ok=True)
         (run.artefacts / "command.txt").write_text(
@@ -133,7 +133,7 @@ class GroupRun(GuardedRun):
                 own_log.write(line + "\n")
                 self.log.line(line)
 
-            with self._ci_group(f"Odoo: {module}'s tests"):
+            with self._ci_group(f"Odoo: {module}'s tests", untrusted=True):
                 outcome = proc.stream(
                     self.compose.exec_argv(self.config.odoo_service, command),
                     on_line,
@@ -176,7 +176,7 @@ class GroupRun(GuardedRun):
                 analysis=analysis,
                 verdict=verdict,
                 test_seconds=seconds,
-                secrets=[self.config.db_password],
+                secrets=self.secrets,
                 ci=self.ci,
             )
         self.log.harness(f"group {self.project}: {result.message or 'every module ran'} (exit {result.exit_code})")

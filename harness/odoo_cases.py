@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Literal
 
 # "setUpClass (odoo.addons.m.tests.test_x.TestX)", unittest's description of a class-level error.
@@ -88,15 +88,26 @@ def case_ref(logger: str, description: str) -> CaseRef:
     return CaseRef(logger, class_name, method + space + params)
 
 
-def exception_line(lines: Sequence[str]) -> str | None:
-    """The last "SomeError: message" line of the tracebacks in `lines`, if any."""
-    found: str | None = None
-    in_traceback = False
-    for line in lines:
+class ExceptionScanner:
+    """Finds the last "SomeError: message" line of the tracebacks in lines fed one at a time (O(1) memory)."""
+
+    def __init__(self) -> None:
+        self.found: str | None = None
+        self._in_traceback = False
+
+    def feed(self, line: str) -> None:
+        """Take the next line."""
         if line.startswith(_TRACEBACK_HEADER):
-            in_traceback = True
-        elif in_traceback and line and not line[0].isspace():
+            self._in_traceback = True
+        elif self._in_traceback and line and not line[0].isspace():
             # Frames are indented; the first line back at the margin names the exception.
-            found = line.strip()
-            in_traceback = False
-    return found
+            self.found = line.strip()
+            self._in_traceback = False
+
+
+def exception_line(lines: Iterable[str]) -> str | None:
+    """The last "SomeError: message" line of the tracebacks in `lines`, if any."""
+    scanner = ExceptionScanner()
+    for line in lines:
+        scanner.feed(line)
+    return scanner.found

@@ -6,8 +6,11 @@ five ways with the work order's literal command; see docs/odoo18-facts.md).
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Sequence
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from harness.addons_path import odoo_addons_path
 from harness.config import Config
@@ -120,6 +123,8 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     characters or more is replaced wherever it appears.
     """
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        if secret not in text:
+            continue  # the common case, at C speed: most lines hold no secret
         if len(secret) >= _LONG_SECRET:
             text = text.replace(secret, REDACTED)
         else:
@@ -152,3 +157,38 @@ def redact(argv: Sequence[str], secrets: Iterable[str]) -> list[str]:
         else:
             redacted.append(redact_text(arg, wanted))
     return redacted
+
+
+# A setting whose name holds one of these words carries a secret (HARNESS_DB_PASSWORD, ...).
+_SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN")
+
+
+def is_secret_name(name: str) -> bool:
+    """True for a variable or key that holds a secret, by its name."""
+    return any(word in name.upper() for word in _SECRET_WORDS)
+
+
+def known_secrets(config: Config, *environments: Mapping[str, str]) -> list[str]:
+    """Every password the harness knows: the database's, and each secret-named HARNESS_* value of the
+    process environment and of `environments` (a run's compose variables: the server's master password)."""
+    found = {config.db_password}
+    for env in (os.environ, *environments):
+        found |= {value for key, value in env.items() if key.startswith("HARNESS_") and is_secret_name(key)}
+    return sorted(secret for secret in found if secret)
+
+
+def shown_setting(name: str, value: str) -> str:
+    """`NAME=value` for a command line shown in an artefact: a secret's value is `***`."""
+    return f"{name}={REDACTED if is_secret_name(name) else shlex.quote(value)}"
+
+
+def redact_data(data: Any, secrets: Iterable[str]) -> Any:
+    """`data` (JSON-like: dicts, lists, strings) with every secret hidden in every string, keys included."""
+    secrets = list(secrets)
+    if isinstance(data, str):
+        return redact_text(data, secrets)
+    if isinstance(data, dict):
+        return {redact_data(key, secrets): redact_data(value, secrets) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact_data(item, secrets) for item in data]
+    return data

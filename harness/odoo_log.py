@@ -8,12 +8,13 @@ FAIL/ERROR blocks, skips, stats), odoo/tests/suite.py (class-level errors), odoo
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import re
 from collections.abc import Iterable
 
-from harness.odoo_cases import CaseOutcome, CaseRef, OutcomeKind, case_ref, exception_line
+from harness.odoo_cases import CaseOutcome, CaseRef, ExceptionScanner, OutcomeKind, case_ref
 
 # Odoo's format: "%(asctime)s %(pid)s %(levelname)s %(dbname)s %(name)s: %(message)s %(perf_info)s",
 # e.g. "2026-11-24 12:05:11,284 1176 INFO odoo odoo.tests.result: 0 failed, ... 'odoo' ".
@@ -30,6 +31,11 @@ _ODOO_LINE = re.compile(
     """,
     re.VERBOSE,
 )
+# The milliseconds of _ODOO_LINE's timestamp, found first: a long line without one (a test printing
+# for minutes) is skipped in one cheap scan instead of a full search at every digit.
+# (It starts with a literal, which the regex engine scans for at C speed.)
+_STAMP_MILLISECONDS = re.compile(r",\d{3} ")
+_BEFORE_MILLISECONDS = len("2026-11-24 12:05:11")
 # Colour codes appear when Odoo writes to a terminal (a run without `exec -T`); they would hide
 # the level from _ODOO_LINE.
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -137,19 +143,42 @@ class _Record:
     text: str
 
 
+# What one FAIL/ERROR block keeps in memory while it is open: its first and last lines, each cut
+# to a length. A test that prints for minutes inside its traceback cannot grow the harness
+# without bound; the proof log keeps every line, and the kept details say how many were cut.
+BLOCK_HEAD_LINES = 200
+BLOCK_TAIL_LINES = 200
+BLOCK_LINE_CHARS = 4000
+
+
 @dataclasses.dataclass
 class _OpenBlock:
-    """A FAIL:/ERROR: block whose traceback is still arriving."""
+    """A FAIL:/ERROR: block whose traceback is still arriving (bounded: head, tail, a count of the rest)."""
 
     kind: OutcomeKind
     test: CaseRef
     description: str
     line_number: int
     lines: list[str]
+    tail: collections.deque[str] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=BLOCK_TAIL_LINES))
+    cut: int = 0
+    scanner: ExceptionScanner = dataclasses.field(default_factory=ExceptionScanner)
+
+    def add(self, line: str) -> None:
+        """One more line of the block's traceback."""
+        self.scanner.feed(line)
+        line = line[:BLOCK_LINE_CHARS]
+        if len(self.lines) < BLOCK_HEAD_LINES:
+            self.lines.append(line)
+            return
+        if len(self.tail) == self.tail.maxlen:
+            self.cut += 1
+        self.tail.append(line)
 
     def close(self) -> CaseOutcome:
-        message = exception_line(self.lines) or self.lines[0]
-        details = "\n".join(self.lines).rstrip()
+        message = self.scanner.found or self.lines[0]
+        kept = [*self.lines, *([f"... {self.cut} lines cut here (all are in the proof log) ..."] if self.cut else [])]
+        details = "\n".join([*kept, *self.tail]).rstrip()
         return CaseOutcome(self.kind, self.test, self.description, message, details, self.line_number)
 
 
@@ -174,13 +203,14 @@ class LogAnalyser:
         self._exceptions: list[str] = []
         self._first: str | None = None
         self._block: _OpenBlock | None = None  # a test's traceback being collected
-        self._loose: list[str] = []  # unprefixed lines outside test blocks (other tracebacks)
+        self._loose = ExceptionScanner()  # unprefixed lines outside test blocks (other tracebacks)
 
     def feed(self, line: str) -> None:
         """Take one line of the log (with or without its newline)."""
         self._lines += 1
         line = strip_ansi(line.rstrip("\r\n"))
-        match = _ODOO_LINE.search(line)
+        stamp = _STAMP_MILLISECONDS.search(line)
+        match = None if stamp is None else _ODOO_LINE.search(line, max(0, stamp.start() - _BEFORE_MILLISECONDS))
         if match is None:
             self._continuation(line)
             return
@@ -209,7 +239,7 @@ class LogAnalyser:
         if self._block is not None:
             outcome = self._block.close()
             (failures if outcome.test.belongs_to(self.module) else others).append(outcome)
-        pending = exception_line(self._loose)
+        pending = self._loose.found
         exceptions = (*self._exceptions, pending) if pending is not None else tuple(self._exceptions)
         failed, errors, total, result_line = self._result or (None, None, None, None)
         return LogAnalysis(
@@ -299,9 +329,9 @@ class LogAnalyser:
             if line == " ":
                 self._end_block()
             else:
-                self._block.lines.append(line)
+                self._block.add(line)
             return
-        self._loose.append(line)
+        self._loose.feed(line)
 
     def _end_block(self) -> None:
         if self._block is None:
@@ -311,10 +341,10 @@ class LogAnalyser:
         (self._failures if outcome.test.belongs_to(self.module) else self._other_failures).append(outcome)
 
     def _end_loose(self) -> None:
-        exception = exception_line(self._loose)
+        exception = self._loose.found
         if exception is not None:
             self._exceptions.append(exception)
-        self._loose = []
+        self._loose = ExceptionScanner()
 
 
 def analyse_log(lines: Iterable[str], module: str, database: str) -> LogAnalysis:

@@ -62,6 +62,7 @@ class RunPhases:
         self.project = project_name(config.prefix, module)
         self.artefacts = config.artefacts_dir / self.project
         self.log = ProofLog([], echo)  # files are opened by preflight: failing to open them is exit 3
+        self.use_secrets(odoo_command.known_secrets(config))
         self.clock = PhaseClock()
         self.phase = "preflight"
         self.started = time.monotonic()
@@ -162,6 +163,7 @@ class RunPhases:
         for attempt in range(1, self.config.up_attempts + 1):
             self.port = port = self.choose_port(tried)
             env = {**compose_env(self.config, port), **self.extra_env}
+            self.use_secrets(odoo_command.known_secrets(self.config, env))
             self.compose = Compose(self.project, (*self.config.compose_files, *self.override_files()), env)
             if self.cache is None:
                 self.cache = dbcache_steps.prepare(
@@ -266,7 +268,7 @@ class RunPhases:
         command = odoo_command.build_test_command(self.config, self.module, test_tags=tags)
         if self.module_dir is not None:
             command = coverage_report.wrap(command, coverage_report.container_module_dir(self.config, self.module_dir))
-        shown = odoo_command.redact(command, [self.config.db_password])
+        shown = odoo_command.redact(command, self.secrets)
         self.enter("tests", " ".join(shown))
         (self.artefacts / "command.txt").write_text(
             " ".join(self.compose.exec_argv(self.config.odoo_service, shown)) + "\n"
@@ -276,7 +278,7 @@ class RunPhases:
             self.odoo_log.feed(line)
             self.log.line(line)
 
-        with self._ci_group(f"Odoo: {self.module}'s tests"):
+        with self._ci_group(f"Odoo: {self.module}'s tests", untrusted=True):
             outcome = proc.stream(
                 self.compose.exec_argv(self.config.odoo_service, command),
                 on_line,
@@ -379,14 +381,28 @@ class RunPhases:
 
         return report_silence
 
+    def use_secrets(self, secrets: list[str]) -> None:
+        """Hide these passwords from every line the run prints and every file it writes."""
+        self.secrets = secrets
+        self.log.redact = lambda text: odoo_command.redact_text(text, secrets)
+
     @contextlib.contextmanager
-    def _ci_group(self, title: str) -> Iterator[None]:
-        """Fold what is printed inside into one group of the CI log (GitHub Actions only)."""
+    def _ci_group(self, title: str, *, untrusted: bool = False) -> Iterator[None]:
+        """Fold what is printed inside into one group of the CI log (GitHub Actions only).
+
+        `untrusted` output (Odoo's) is also fenced by `::stop-commands::<token>`: only the
+        harness's own lines are workflow commands.
+        """
+        stop, resume = github.stop_commands() if self.ci and untrusted else ("", "")
         if self.ci:
             self.log.console(github.group(title))
+        if stop:
+            self.log.console(stop)
         try:
             yield
         finally:
+            if resume:
+                self.log.console(resume)
             if self.ci:
                 self.log.console(github.END_GROUP)
 
@@ -400,7 +416,8 @@ class RunPhases:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             for service in self.compose.services(self.config.command_timeout):
-                (folder / f"{service}.log").write_text(self.compose.logs(service, self.config.command_timeout))
+                text = self.compose.logs(service, self.config.command_timeout)
+                (folder / f"{service}.log").write_text(odoo_command.redact_text(text, self.secrets))
             self.log.harness(f"service logs saved in {folder}")
         except HarnessError as exc:
             self.log.harness(f"could not save service logs: {exc.message}")

@@ -22,6 +22,9 @@ from harness.errors import EnvironmentProblem
 
 # How long a child gets between SIGTERM and SIGKILL when we stop it.
 TERMINATE_GRACE = 5.0
+# A child's line longer than this is handed on in pieces of this size: a program that prints
+# without a newline for minutes cannot grow the harness without bound (the proof log keeps it all).
+MAX_LINE_BYTES = 1 << 20
 # Called with the pid of a child just started.
 SpawnListener = Callable[[int], None]
 
@@ -173,6 +176,9 @@ def stream(
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
                     on_line(_decode(line))
+                while len(pending) > MAX_LINE_BYTES:
+                    on_line(_decode(pending[:MAX_LINE_BYTES]))
+                    pending = pending[MAX_LINE_BYTES:]
         if pending:
             on_line(_decode(pending))
         child.wait(timeout=TERMINATE_GRACE)

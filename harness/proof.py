@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -53,6 +53,8 @@ class ProofLog:
         self.colour = use_colour(self.echo)
         self.files: list[TextIO] = []
         self.paths: list[Path] = []
+        # Applied to every line before it goes anywhere (the run hides its passwords with it).
+        self.redact: Callable[[str], str] = lambda text: text
         for path in paths:
             self.add(path)
 
@@ -63,7 +65,8 @@ class ProofLog:
 
     def line(self, text: str, *, styled: str | None = None) -> None:
         """One line of output (Odoo's or ours); `styled` is what a colour console shows instead."""
-        console = styled if styled is not None and self.colour else text
+        text = self.redact(text)
+        console = self.redact(styled) if styled is not None and self.colour else text
         for stream, out in (*((f, text) for f in self.files), (self.echo, console)):
             _write(stream, out)
 
@@ -73,7 +76,7 @@ class ProofLog:
 
     def console(self, text: str) -> None:
         """A line for the console only (a CI system's workflow command), never in the proof logs."""
-        _write(self.echo, text)
+        _write(self.echo, self.redact(text))
 
     def close(self) -> None:
         """Close the files (the console stays open)."""

@@ -26,6 +26,7 @@ from pathlib import Path
 from harness import github
 from harness.errors import ExitCode
 from harness.junit import write_junit, write_stopped_junit
+from harness.odoo_command import redact_data
 from harness.odoo_log import LogAnalysis
 from harness.proof import ProofLog, write_json
 from harness.result import RunResult
@@ -131,7 +132,7 @@ def publish(
     """Everything a run leaves for its readers: junit.xml, result.json, the final block, CI output."""
     try:
         write_report(result, analysis=analysis, verdict=verdict, seconds=test_seconds, secrets=secrets)
-        write_json(result.artefacts / "result.json", result.to_json())  # type: ignore[operator]
+        write_json(result.artefacts / "result.json", redact_data(result.to_json(), secrets))  # type: ignore[operator]
     except Exception as exc:  # noqa: BLE001 - a report that cannot be written must not hide the verdict
         log.harness(f"could not write the run's reports in {result.artefacts}: {exc}")
     write_final_block(log, result)
@@ -139,7 +140,7 @@ def publish(
         for line in github.annotations(result):
             log.console(line)
         try:
-            github.append_step_summary(result)
+            github.append_step_summary(result, redact=log.redact)
         except OSError as exc:
             log.harness(f"could not append to the job summary: {exc.strerror}")
 

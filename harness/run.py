@@ -137,7 +137,7 @@ class GuardedRun(RunPhases):
             analysis=self.analysis,
             verdict=self.verdict,
             test_seconds=self.test_seconds,
-            secrets=[self.config.db_password],
+            secrets=self.secrets,
             ci=self.ci,
         )
 

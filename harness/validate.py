@@ -24,6 +24,7 @@ from harness.config import Config
 from harness.errors import ExitCode
 from harness.hashing import content_hash
 from harness.modules import check_module
+from harness.odoo_command import known_secrets, redact_text, shown_setting
 from harness.phases import PHASE_MARK
 from harness.proof import HARNESS_TAG, tail
 from harness.result import RunResult
@@ -314,7 +315,8 @@ def run_one(config: Config, name: str, options: Options) -> Demonstration:
     spec = DEMONSTRATIONS[name]
     session = spec.session + (f" -- --phase={options.interrupt_phase}" if spec.takes_phase else "")
     # The HARNESS_* settings in force belong to the command: without them nobody could repeat it.
-    settings = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("HARNESS_"))
+    # A password's value is never written (command.txt, result.json, PROOF.md): `***` stands for it.
+    settings = " ".join(shown_setting(k, v) for k, v in sorted(os.environ.items()) if k.startswith("HARNESS_"))
     command = f"{settings} nox -s {session}".strip()
     demo = Demonstration(name, spec.title, command, spec.expected, folder=_folder(config, name))
     print(f"{HARNESS_TAG} validate: {spec.title}: expecting {spec.expected}", flush=True)
@@ -325,7 +327,7 @@ def run_one(config: Config, name: str, options: Options) -> Demonstration:
         demo.failures.append(f"the demonstration raised {exc!r}")
     demo.seconds = round(time.monotonic() - started, 1)
     demo.ok = not demo.failures
-    write_proof_folder(demo)
+    write_proof_folder(demo, known_secrets(config))
     verdict = "PROVEN" if demo.ok else "NOT PROVEN"
     print(f"{HARNESS_TAG} validate: {name}: {verdict} (exit {demo.exit_code}, {demo.seconds} s)", flush=True)
     for failed in demo.failures:
@@ -343,7 +345,8 @@ def run_validations(config: Config, names: list[str], *, interrupt_phase: str = 
     options = Options(interrupt_phase=interrupt_phase)
     demos = [run_one(config, name, options) for name in (names or DEMONSTRATIONS)]
     if not names:
-        (config.validation_dir / "PROOF.md").write_text(proof_markdown(config, demos), encoding="utf-8")
+        proof = redact_text(proof_markdown(config, demos), known_secrets(config))
+        (config.validation_dir / "PROOF.md").write_text(proof, encoding="utf-8")
         print(f"{HARNESS_TAG} validate: wrote {config.validation_dir / 'PROOF.md'}", flush=True)
     for demo in demos:
         print(f"{HARNESS_TAG} validate: {demo.name:20} {'PROVEN' if demo.ok else 'NOT PROVEN'}", flush=True)

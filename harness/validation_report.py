@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.config import Config
+from harness.odoo_command import redact_data, redact_text
 from harness.proof import write_json
 
 
@@ -34,26 +36,25 @@ class Demonstration:
         (self.checks if condition else self.failures).append(what)
 
 
-def write_proof_folder(demo: Demonstration) -> None:
-    """command.txt, exit_code.txt, cleanup.txt and result.json in the demonstration's folder."""
+def write_proof_folder(demo: Demonstration, secrets: Iterable[str] = ()) -> None:
+    """command.txt, exit_code.txt, cleanup.txt and result.json in the demonstration's folder, passwords hidden."""
     assert demo.folder is not None
-    (demo.folder / "command.txt").write_text(demo.command + "\n", encoding="utf-8")
+    secrets = list(secrets)
+    (demo.folder / "command.txt").write_text(redact_text(demo.command, secrets) + "\n", encoding="utf-8")
     (demo.folder / "exit_code.txt").write_text(f"{demo.exit_code}\n", encoding="utf-8")
-    (demo.folder / "cleanup.txt").write_text(demo.cleanup_check + "\n", encoding="utf-8")
-    write_json(
-        demo.folder / "result.json",
-        {
-            "name": demo.name,
-            "title": demo.title,
-            "command": demo.command,
-            "expected": demo.expected,
-            "exit_code": demo.exit_code,
-            "proven": demo.ok,
-            "checks": demo.checks,
-            "failed_checks": demo.failures,
-            "seconds": demo.seconds,
-        },
-    )
+    (demo.folder / "cleanup.txt").write_text(redact_text(demo.cleanup_check, secrets) + "\n", encoding="utf-8")
+    data = {
+        "name": demo.name,
+        "title": demo.title,
+        "command": demo.command,
+        "expected": demo.expected,
+        "exit_code": demo.exit_code,
+        "proven": demo.ok,
+        "checks": demo.checks,
+        "failed_checks": demo.failures,
+        "seconds": demo.seconds,
+    }
+    write_json(demo.folder / "result.json", redact_data(data, secrets))
 
 
 def proof_markdown(config: Config, demos: list[Demonstration]) -> str:

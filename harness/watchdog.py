@@ -33,8 +33,14 @@ class Watchdog:
     write_fd: int | None
 
     def track(self, pid: int) -> None:
-        """Tell the watchdog about a child of the run (stopped first if the run dies)."""
-        self._send(f"pid {pid}\n".encode())
+        """Tell the watchdog about a child of the run and when it started (stopped first if the run dies).
+
+        The start time is read now, while the child is surely ours (not yet waited for): the
+        watchdog later signals the pid only if a process with that very start time still runs.
+        """
+        from harness.cleanup import child_start_time  # psutil: only once a child exists
+
+        self._send(f"pid {pid} {child_start_time(pid) or '-'}\n".encode())
 
     def _send(self, message: bytes) -> None:
         if self.write_fd is None:
@@ -74,24 +80,48 @@ def start(compose: Compose, root: Path, log_path: Path) -> Watchdog:
     return Watchdog(process, write_fd)
 
 
-def _wait_for_owner(fd: int) -> tuple[bool, list[int]]:
-    """Block until the run disarms us (True) or dies (False); also return the children it reported."""
+def _wait_for_owner(fd: int) -> tuple[bool, list[tuple[int, str | None]]]:
+    """Block until the run disarms us (True) or dies (False); also return the children it reported
+    (pid, start time)."""
     received = b""
     while True:
         chunk = os.read(fd, 4096)
         if not chunk:
-            lines = received.decode(errors="replace").splitlines()
-            pids = [int(line.split()[1]) for line in lines if line.startswith("pid ") and line.split()[1].isdigit()]
-            return received.endswith(DONE), pids
+            return received.endswith(DONE), parse_children(received.decode(errors="replace"))
         received += chunk
 
 
-def _stop_orphans(pids: list[int]) -> None:
-    """Kill the dead run's children (each leads its own process group): a `compose up` still
-    creating containers would otherwise race the teardown."""
-    for pid in pids:
+def parse_children(text: str) -> list[tuple[int, str | None]]:
+    """`pid N START` lines as (pid, start time); a line without a readable start time gives None."""
+    children = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "pid" and parts[1].isdigit():
+            start = parts[2] if len(parts) > 2 and parts[2] != "-" else None
+            children.append((int(parts[1]), start))
+    return children
+
+
+def stop_orphans(children: list[tuple[int, str | None]]) -> list[int]:
+    """Kill the dead run's children that still run (each leads its own process group): a `compose up`
+    still creating containers would otherwise race the teardown. A pid whose process is gone, or
+    whose start time differs (reused by someone else since), is never signalled. Returns the pids killed."""
+    from harness.cleanup import process_liveness
+
+    killed = []
+    for pid, start in children:
+        if start is None or process_liveness(pid, start) != "alive":
+            continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+            killed.append(pid)
+    return killed
+
+
+def _say(text: str) -> None:
+    """One line of the watchdog's log; a full disk or a closed file never stops it."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,24 +137,22 @@ def main(argv: list[str] | None = None) -> int:
     done, pids = _wait_for_owner(args.fd)
     if done:
         return 0
-    _stop_orphans(pids)
-    from harness.cleanup import teardown
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    killed = stop_orphans(pids)
+    from harness.cleanup import remove_owner, teardown
     from harness.config import load_config
     from harness.engine import connect
 
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    print(f"{stamp} watchdog: the run owning {args.project} died before cleaning up; tearing down", flush=True)
+    # Teardown first, the log after: the log's disk may be full, and nothing may stop the teardown.
     config = load_config()
     compose = Compose(args.project, tuple(Path(f) for f in args.file), {})
     report = teardown(compose, lambda: connect(config.command_timeout), config)
     if report.clean:
-        from harness.cleanup import remove_owner
-
         remove_owner(config, args.project)
-    print(
+    _say(f"{stamp} watchdog: the run owning {args.project} died before cleaning up; stopped its children {killed}")
+    _say(
         f"watchdog: teardown of {args.project} took {report.seconds:.1f} s; "
-        f"left: {report.leftovers.describe()}{'; ' + report.error if report.error else ''}",
-        flush=True,
+        f"left: {report.leftovers.describe()}{'; ' + report.error if report.error else ''}"
     )
     return 0 if report.clean else 1
 

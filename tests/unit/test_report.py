@@ -169,7 +169,7 @@ def actions(tmp_path, monkeypatch) -> Path:
 
 def test_odoo_output_is_grouped_on_the_console_only(tmp_path, actions, monkeypatch):
     def fake_stream(argv, on_line, **kw):
-        for text in ("Odoo line one", "Odoo line two"):
+        for text in ("Odoo line one", "::error title=forged::a test printed this", "Odoo line two"):
             on_line(text)
         return proc.StreamResult(0, 0.1, False)
 
@@ -183,9 +183,16 @@ def test_odoo_output_is_grouped_on_the_console_only(tmp_path, actions, monkeypat
     run.run_tests()
     console = echo.getvalue().splitlines()
     opened = console.index("::group::Odoo: probe_pass's tests")
-    assert console[opened + 1 : opened + 3] == ["Odoo line one", "Odoo line two"]
-    assert console[opened + 3] == "::endgroup::"
-    assert "::" not in config.log_file.read_text()  # workflow commands stay out of the proof log
+    # Odoo's output is fenced by ::stop-commands::<token> ... ::<token>::: a forged ::error is inert.
+    stop, forged, resume = console[opened + 1], console[opened + 3], console[opened + 5]
+    token = stop.removeprefix("::stop-commands::")
+    assert stop.startswith("::stop-commands::") and len(token) == 32
+    assert console[opened + 2 : opened + 5] == ["Odoo line one", forged, "Odoo line two"]
+    assert resume == f"::{token}::"
+    assert console[opened + 6] == "::endgroup::"
+    assert token not in config.log_file.read_text()
+    # the harness's own workflow commands stay out of the proof log
+    assert "::group::" not in config.log_file.read_text() and "::stop-commands::" not in config.log_file.read_text()
 
 
 def test_one_annotation_per_failing_test_with_its_repository_path(tmp_path, actions):
