@@ -253,8 +253,8 @@ def service_state(client: DockerClient, project: str, service: str) -> Container
     except docker.errors.NotFound:
         return None
     health = (state.get("Health") or {}).get("Status")
-    exit_code = state.get("ExitCode") if state.get("Status") in {"exited", "dead"} else None
-    return ContainerState(str(state.get("Status", "unknown")), health, exit_code)
+    exited = state.get("Status") in {"exited", "dead"}
+    return ContainerState(str(state.get("Status", "unknown")), health, state.get("ExitCode") if exited else None)
 
 
 def published_ports(client: DockerClient) -> set[int]:

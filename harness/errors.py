@@ -1,9 +1,13 @@
-"""Exit codes and the exceptions that carry them: the one place they are defined."""
+"""Exit codes, their headlines and the exceptions that carry them: the one place they are defined.
+
+Which code a run ends with is decided by harness.outcome.decide, from what the run recorded.
+"""
 
 from __future__ import annotations
 
 import enum
 import signal
+from typing import ClassVar
 
 
 class ExitCode(enum.IntEnum):
@@ -21,6 +25,24 @@ class ExitCode(enum.IntEnum):
     SIGTERM = 128 + signal.SIGTERM  # 143
 
 
+# What a person reads first, by exit code (the final block, result.json's `verdict`, CI summaries).
+HEADLINES: dict[int, str] = {
+    ExitCode.PASSED: "PASSED",
+    ExitCode.TESTS_FAILED: "FAILED",
+    ExitCode.USAGE: "USAGE ERROR",
+    ExitCode.ENVIRONMENT: "ENVIRONMENT ERROR",
+    ExitCode.NO_TESTS: "NO TESTS",
+    ExitCode.SIGINT: "INTERRUPTED",
+    ExitCode.SIGTERM: "INTERRUPTED",
+    ExitCode.SIGHUP: "INTERRUPTED",
+}
+
+
+def headline(exit_code: int) -> str:
+    """`PASSED`, `FAILED`, `USAGE ERROR`, `ENVIRONMENT ERROR`, `NO TESTS` or `INTERRUPTED` (`EXIT N` for others)."""
+    return HEADLINES.get(exit_code, f"EXIT {exit_code}")
+
+
 SIGNAL_EXIT_CODES: dict[int, ExitCode] = {
     signal.SIGINT: ExitCode.SIGINT,
     signal.SIGTERM: ExitCode.SIGTERM,
@@ -31,7 +53,7 @@ SIGNAL_EXIT_CODES: dict[int, ExitCode] = {
 class HarnessError(Exception):
     """An error the user can act on; `exit_code` says how the run ends."""
 
-    exit_code: ExitCode = ExitCode.ENVIRONMENT
+    exit_code: ClassVar[ExitCode] = ExitCode.ENVIRONMENT
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -41,13 +63,13 @@ class HarnessError(Exception):
 class UsageError(HarnessError):
     """Bad arguments, an invalid module name or a module that does not exist."""
 
-    exit_code = ExitCode.USAGE
+    exit_code: ClassVar[ExitCode] = ExitCode.USAGE
 
 
 class EnvironmentProblem(HarnessError):
     """Docker, Compose, ports or readiness failed: nothing wrong with the tests."""
 
-    exit_code = ExitCode.ENVIRONMENT
+    exit_code: ClassVar[ExitCode] = ExitCode.ENVIRONMENT
 
 
 class NoFreePort(EnvironmentProblem):

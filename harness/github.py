@@ -80,14 +80,14 @@ def annotations(result: RunResult) -> list[str]:
     if result.passed:
         return []
     if result.exit_code == ExitCode.NO_TESTS:
-        return [warning(result.message, title=f"{result.module}: {result.verdict}")]
+        return [warning(result.message, title=f"{result.module}: {result.headline}")]
     found = [
         error(f"{test.message}", title=f"{result.module}: {test.kind} in {test.name}", file=test.file, line=test.line)
         for test in result.failed_tests
     ]
     if found and result.exit_code == 1:
         return found
-    return [*found, error(result.message or result.verdict, title=f"{result.module}: {result.verdict}")]
+    return [*found, error(result.message or result.headline, title=f"{result.module}: {result.headline}")]
 
 
 _ICONS = {ExitCode.PASSED: "✅", ExitCode.NO_TESTS: "⚠️"}
@@ -98,14 +98,14 @@ def summary_markdown(result: RunResult) -> str:
     counts = result.counts
     cells = [
         f"`{result.module}`",
-        f"{_ICONS.get(result.exit_code, '❌')} {result.verdict}",
+        f"{_ICONS.get(result.exit_code, '❌')} {result.headline}",
         str(result.exit_code),
         *([str(counts.tests), str(counts.failures), str(counts.errors), str(counts.skipped)] if counts else ["-"] * 4),
         f"{result.seconds:.1f} s",
         "clean" if result.cleanup is None or result.cleanup.clean else "**LEFT BEHIND**",
     ]
     out = [
-        f"### {result.module}: {result.verdict}",
+        f"### {result.module}: {result.headline}",
         "",
         "| module | verdict | exit | tests | failures | errors | skipped | time | cleanup |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",

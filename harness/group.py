@@ -20,19 +20,19 @@ from pathlib import Path
 from typing import TextIO
 
 from harness import dbcache, dbcache_steps, github, odoo_command, proc, report
-from harness import verdict as verdict_mod
 from harness.compose import Compose, compose_env
 from harness.config import Config
 from harness.dependencies import Unresolvable, dependency_closure, image_manifests, user_manifests
-from harness.errors import SIGNAL_EXIT_CODES, EnvironmentProblem, ExitCode
+from harness.errors import EnvironmentProblem, ExitCode
 from harness.modules import check_module
 from harness.naming import project_name
 from harness.odoo_log import LogAnalyser, LogAnalysis
+from harness.outcome import Outcome, SignalSeen, decide, decide_member
 from harness.phases import SILENCE_REPORT
 from harness.records import PhaseTime, utc_stamp
 from harness.result import Counts, RunResult, failed_tests
 from harness.run import GuardedRun
-from harness.verdict import Verdict
+from harness.verdict import Judgement, judge
 
 # The key of modules that share an environment without a cache entry (the cache is off).
 UNCACHED = "uncached"
@@ -51,7 +51,7 @@ class ModuleRun:
     odoo_exit: int | None = None
     timed_out: bool = False
     analysis: LogAnalysis | None = None
-    verdict: Verdict | None = None
+    judgement: Judgement | None = None
     phase: PhaseTime | None = None
 
 
@@ -148,8 +148,8 @@ class GroupRun(GuardedRun):
         run.seconds, run.odoo_exit, run.timed_out = outcome.seconds, outcome.returncode, outcome.timed_out
         run.phase = PhaseTime("tests", run.started_at, round(time.monotonic() - started, 3))
         run.analysis = run.analyser.result()
-        run.verdict = verdict_mod.judge(run.odoo_exit, run.analysis, module, timed_out=run.timed_out)
-        self.log.harness(f"{module}: {'passed' if run.verdict.passed else 'FAILED'} (Odoo exit {run.odoo_exit})")
+        run.judgement = judge(run.odoo_exit, run.analysis, module, timed_out=run.timed_out)
+        self.log.harness(f"{module}: {'passed' if run.judgement.passed else 'FAILED'} (Odoo exit {run.odoo_exit})")
 
     def _prepared(self) -> bool:
         """Whether the test database holds the dependencies: a cache hit, or a build that completed.
@@ -168,13 +168,13 @@ class GroupRun(GuardedRun):
         """Each module's junit.xml, result.json and final block; then the group's line."""
         for module in self.modules:
             run = next((r for r in self.runs if r.module == module), None)
-            module_result, analysis, verdict, seconds = self._module_result(module, run, result)
+            module_result, analysis, judgement, seconds = self._module_result(module, run, result)
             self.results.append(module_result)
             report.publish(
                 self.log,
                 module_result,
                 analysis=analysis,
-                verdict=verdict,
+                judgement=judgement,
                 test_seconds=seconds,
                 secrets=self.secrets,
                 ci=self.ci,
@@ -183,47 +183,41 @@ class GroupRun(GuardedRun):
 
     def _module_result(
         self, module: str, run: ModuleRun | None, group: RunResult
-    ) -> tuple[RunResult, LogAnalysis | None, Verdict | None, float]:
+    ) -> tuple[RunResult, LogAnalysis | None, Judgement | None, float]:
         """A module's RunResult: its own verdict once its test process ended, else how the group ended."""
         shared = [phase for phase in group.phases if phase.name not in ("database", "tests")]
         folder = self.artefacts / module
-        decided = run is not None and run.verdict is not None
-        if run is not None and not decided:
+        judgement = run.judgement if run is not None else None
+        if run is not None and judgement is None:
             run.analysis = run.analyser.result()  # stopped during its tests: what its log showed so far
         analysis = run.analysis if run is not None else None
-        if decided:
-            assert run is not None and run.verdict is not None and run.analysis is not None
-            counts = Counts.from_analysis(run.analysis)
-            summary = f"{module}: {counts.describe()} in {run.seconds:.1f} s"
-            if run.verdict.passed:
-                code, message = int(ExitCode.PASSED), summary
-            else:
-                failed = counts.failures + counts.errors
-                code = int(ExitCode.TESTS_FAILED)
-                message = f"{failed} of {counts.tests} tests failed" if failed else run.verdict.reasons[0]
-            # A signal or a leak after this module's verdict does not change what its tests said,
-            # except that a leak fails a pass, as in a single run.
-            if group.cleanup is not None and not group.cleanup.clean and code == ExitCode.PASSED:
-                code, message = int(ExitCode.ENVIRONMENT), group.message
-            reasons = run.verdict.reasons
-        else:
-            code = group.exit_code if group.exit_code != ExitCode.PASSED else int(ExitCode.ENVIRONMENT)
-            summary, reasons = "", ()
-            where = "during its tests" if run is not None else "before its tests"
-            message = f"the group's run ended {where}: {group.message}"
+        summary = ""
+        if judgement is not None:
+            assert run is not None and analysis is not None
+            summary = f"{module}: {Counts.from_analysis(analysis).describe()} in {run.seconds:.1f} s"
+        group_outcome = Outcome(ExitCode(group.exit_code), group.headline, group.message, group.reasons)
+        outcome = decide_member(
+            judgement,
+            group=group_outcome,
+            started=run is not None,
+            summary=summary,
+            counts=None if analysis is None else Counts.from_analysis(analysis),
+            analysis=analysis,
+            cleanup=group.cleanup,
+        )
         result = RunResult(
             module=module,
             project=self.project,
-            exit_code=code,
-            message=message,
+            exit_code=int(outcome.exit_code),
+            message=outcome.message,
             phase="tests" if run is not None else group.phase,
             port=group.port,
             summary=summary,
             counts=None if analysis is None else Counts.from_analysis(analysis),
             failed_tests=[]
             if analysis is None
-            else failed_tests(analysis, self.config.addons_path, github.repository(self.config.root)),
-            reasons=reasons,
+            else failed_tests(analysis, self.config, github.repository(self.config.root)),
+            reasons=outcome.reasons,
             signal=group.signal,
             started_at=group.started_at,
             seconds=run.seconds if run is not None else 0.0,
@@ -239,13 +233,12 @@ class GroupRun(GuardedRun):
             log_file=self.config.log_file,
             junit_file=folder / "junit.xml",
         )
-        return result, analysis, run.verdict if run is not None else None, run.seconds if run is not None else 0.0
+        return result, analysis, judgement, run.seconds if run is not None else 0.0
 
-    def _build_result(self, ended_in: str) -> RunResult:
-        """The group's own result: the environment's outcome (a module's failing tests are not the group's)."""
-        if self.exit_code not in (ExitCode.PASSED, *SIGNAL_EXIT_CODES.values()) and not self.message:
-            self.message = f"exit {self.exit_code}"
-        return super()._build_result(ended_in)
+    def _decide(self) -> Outcome:
+        """The group's own outcome: the environment's (a module's failing tests are not the group's)."""
+        signals = [SignalSeen(n, phase) for n, phase in zip(self.guard.received, self.guard.received_in, strict=False)]
+        return decide(judgement=None, stops=self.stops, signals=signals, cleanup=self.cleanup, judged=False)
 
 
 def copy_database(compose: Compose, config: Config, database: str) -> None:

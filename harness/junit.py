@@ -20,7 +20,7 @@ from harness.errors import ExitCode
 from harness.odoo_cases import CaseOutcome, CaseRef
 from harness.odoo_command import redact_text
 from harness.odoo_log import LogAnalysis, line_message, strip_ansi
-from harness.verdict import Verdict, judge
+from harness.verdict import Judgement, judge
 
 # Names of the synthetic test case (its classname is the module), by what went wrong.
 INSTALL_CASE = "module-install"  # Odoo never counted tests, or the module set is broken
@@ -73,25 +73,25 @@ def write_junit(
     analysis: LogAnalysis,
     seconds: float,
     *,
-    verdict: Verdict | None = None,
+    judgement: Judgement | None = None,
     secrets: Iterable[str] = (),
 ) -> None:
     """Write `path` as JUnit XML: one test case per test the module started, and its outcome.
 
-    Without a verdict, the log alone decides (as `judge` with exit code 0 would).
+    Without a judgement, the log alone decides (as `judge` with exit code 0 would).
     """
-    verdict = verdict if verdict is not None else judge(0, analysis, module)
-    word = "passed" if verdict.passed else "no-tests" if verdict.no_tests else "failed"
+    judgement = judgement if judgement is not None else judge(0, analysis, module)
+    word = "passed" if judgement.passed else "no-tests" if judgement.no_tests else "failed"
     properties = (("verdict", word), *_log_properties(analysis))
     suite = _Suite(
         module,
         seconds,
         properties,
         # The whole verdict, also for CI systems that only show suite-level output.
-        system_err=None if verdict.passed or verdict.no_tests else "\n".join(verdict.reasons),
+        system_err=None if judgement.passed or judgement.no_tests else "\n".join(judgement.reasons),
         timestamp=analysis.first_timestamp,
     )
-    _write(path, suite, _cases(module, analysis, verdict), secrets)
+    _write(path, suite, _cases(module, analysis, judgement), secrets)
 
 
 def write_stopped_junit(
@@ -178,15 +178,15 @@ def _write(path: Path, suite: _Suite, cases: Sequence[_Case], secrets: Iterable[
     partial.replace(path)
 
 
-def _cases(module: str, analysis: LogAnalysis, verdict: Verdict) -> list[_Case]:
+def _cases(module: str, analysis: LogAnalysis, judgement: Judgement) -> list[_Case]:
     """The module's test cases, then a synthetic one when they do not show why the verdict failed."""
     cases = _test_cases(analysis)
-    if verdict.no_tests:
+    if judgement.no_tests:
         # One skipped case saying why: CI shows the module as skipped, neither green nor red.
-        skip = CaseOutcome("skipped", CaseRef(module, "", NO_TESTS_PACKAGE_CASE), "", verdict.reasons[0], "", 0)
+        skip = CaseOutcome("skipped", CaseRef(module, "", NO_TESTS_PACKAGE_CASE), "", judgement.reasons[0], "", 0)
         return [*cases, _Case(module, NO_TESTS_PACKAGE_CASE, (skip,))]
-    if not verdict.passed and _needs_synthetic_case(analysis, cases):
-        reasons = verdict.reasons or ("the run failed",)
+    if not judgement.passed and _needs_synthetic_case(analysis, cases):
+        reasons = judgement.reasons or ("the run failed",)
         cases.append(_Case(module, _synthetic_name(analysis), synthetic_reasons=reasons))
     return cases
 

@@ -1,7 +1,9 @@
-"""The run's state and its phases, in order: preflight, port, up, readiness, tests, verdict; teardown.
+"""The run's phases, in order: preflight, port, up, readiness, database, tests (then judged); teardown.
 
-`GuardedRun` (harness.run) wraps these in the signal guard and turns their outcome into the result.
-Every phase starts with `enter`, which times it and announces `[harness] phase: NAME`.
+Each phase records what happened (ports, the Compose handle, Odoo's exit, the rules' judgement);
+none decides the exit code: harness.outcome.decide does, from these records, once the run ends.
+`GuardedRun` (harness.run) wraps the phases in the signal guard. Every phase starts with `enter`,
+which times it and announces `[harness] phase: NAME`.
 """
 
 from __future__ import annotations
@@ -28,11 +30,10 @@ from harness import (
     watchdog,
 )
 from harness import compose as compose_mod
-from harness import verdict as verdict_mod
 from harness.cleanup import remove_owner, sweep, teardown, write_owner
 from harness.compose import Compose, compose_env
 from harness.config import Config
-from harness.errors import EnvironmentProblem, ExitCode, HarnessError
+from harness.errors import EnvironmentProblem, HarnessError
 from harness.modules import check_module, has_tests
 from harness.naming import project_name
 from harness.odoo_log import LogAnalyser, LogAnalysis
@@ -41,7 +42,7 @@ from harness.readiness import health_url, wait_until_ready
 from harness.records import CacheReport, CleanupReport, PhaseClock, utc_stamp
 from harness.report import shown_path
 from harness.result import Counts
-from harness.verdict import Verdict
+from harness.verdict import Judgement, judge
 
 # The line prefix other tools (validate_interrupt, CI) read to follow a run.
 PHASE_MARK = "phase:"
@@ -84,13 +85,9 @@ class RunPhases:
         self.timed_out = False
         self.odoo_exit: int | None = None
         self.analysis: LogAnalysis | None = None  # once the tests phase began
-        self.verdict: Verdict | None = None  # once the verdict was reached
+        self.judgement: Judgement | None = None  # once the rules judged the test run
+        self.summary = ""  # `MODULE: N tests, ... in S s`, with the judgement
         self.ci = github.enabled()
-        # The outcome so far: the verdict sets it, a failure or a signal overrides it.
-        self.exit_code: int = ExitCode.PASSED
-        self.message = ""
-        self.summary = ""
-        self.reasons: tuple[str, ...] = ()
         self.cleanup: CleanupReport | None = None
         self.selection: selection.Selection | None = None  # --tests / --failed, checked in preflight
         self.extras: dict[str, Any] = {}  # what a developer option left: a kept database, coverage...
@@ -297,10 +294,10 @@ class RunPhases:
             self.log.harness(f"the test phase outlived its timeout of {self.config.test_timeout:.0f} s and was stopped")
 
     def judge(self) -> None:
-        """The verdict from Odoo's exit code and log: exit code, message, summary and failed rules."""
+        """Record the rules' judgement of Odoo's exit code and log, and the summary line."""
         self.analysis = analysis = self.odoo_log.result()
         tested = has_tests(check_module(self.config.addons_path, self.module))
-        self.verdict = verdict = verdict_mod.judge(
+        self.judgement = judge(
             self.odoo_exit,
             analysis,
             self.module,
@@ -308,17 +305,7 @@ class RunPhases:
             selection=self.selection,
             has_tests=tested,
         )
-        counts = Counts.from_analysis(analysis)
-        self.summary = f"{self.module}: {counts.describe()} in {self.test_seconds:.1f} s"
-        if verdict.passed:
-            self.exit_code, self.message = ExitCode.PASSED, self.summary
-            return
-        if verdict.no_tests:
-            self.exit_code, self.message = ExitCode.NO_TESTS, verdict.reasons[0]
-            return
-        self.exit_code, self.reasons = ExitCode.TESTS_FAILED, verdict.reasons
-        self.message = verdict_mod.failure_message(analysis, counts.tests, counts.failures + counts.errors)
-        self.message = self.message or verdict.reasons[0]
+        self.summary = f"{self.module}: {Counts.from_analysis(analysis).describe()} in {self.test_seconds:.1f} s"
 
     def measure_coverage(self) -> None:
         """--coverage: copy the data out, report it mapped to the repository; --fail-under has its own rule."""

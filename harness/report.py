@@ -15,7 +15,7 @@
     [harness] artefacts      artefacts/<project>
     [harness] ================================================================
 
-On a terminal the verdict is coloured; piped, or with NO_COLOR set, it is not (ProofLog decides).
+On a terminal the headline is coloured; piped, or with NO_COLOR set, it is not (ProofLog decides).
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from harness.odoo_command import redact_data
 from harness.odoo_log import LogAnalysis
 from harness.proof import ProofLog, write_json
 from harness.result import RunResult
-from harness.verdict import Verdict
+from harness.verdict import Judgement
 
 RULE = "=" * 64
 LABEL_WIDTH = 15
 # ANSI SGR codes: bold green, bold red, bold yellow; dim for labels.
-_VERDICT_STYLE = {"PASSED": "1;32", "INTERRUPTED": "1;33", "NO TESTS": "1;33"}
-# The codes the verdict decides (the tests ran to their end); the others stopped the run.
+_HEADLINE_STYLE = {"PASSED": "1;32", "INTERRUPTED": "1;33", "NO TESTS": "1;33"}
+# The codes the rules decide (the tests ran to their end); the others stopped the run.
 VERDICT_CODES = (ExitCode.PASSED, ExitCode.TESTS_FAILED, ExitCode.NO_TESTS)
 _FAILED_STYLE = "1;31"
 _LABEL_STYLE = "2"
@@ -58,7 +58,7 @@ def shown_path(path: Path | None) -> str:
 
 def rows(result: RunResult) -> list[tuple[str, str]]:
     """The block's (label, text) rows, in reading order; an empty label continues the row above."""
-    out = [("result", f"{result.verdict}  {result.module}  (exit {result.exit_code})")]
+    out = [("result", f"{result.headline}  {result.module}  (exit {result.exit_code})")]
     if not result.passed and result.message:
         out.append(("reason", result.message))
     if result.counts is None:
@@ -108,11 +108,11 @@ def write_final_block(log: ProofLog, result: RunResult) -> None:
     for reason in result.reasons:
         log.harness(f"rule failed: {reason}")
     log.harness(RULE)
-    verdict_style = _VERDICT_STYLE.get(result.verdict, _FAILED_STYLE)
+    headline_style = _HEADLINE_STYLE.get(result.headline, _FAILED_STYLE)
     for label, text in rows(result):
         plain = f"{label:<{LABEL_WIDTH}}{text}".rstrip()
         styled_text = (
-            text.replace(result.verdict, _sgr(verdict_style, result.verdict), 1) if label == "result" else text
+            text.replace(result.headline, _sgr(headline_style, result.headline), 1) if label == "result" else text
         )
         styled = _sgr(_LABEL_STYLE, f"{label:<{LABEL_WIDTH}}") + styled_text
         log.harness(plain, styled=styled)
@@ -124,14 +124,14 @@ def publish(
     result: RunResult,
     *,
     analysis: LogAnalysis | None,
-    verdict: Verdict | None,
+    judgement: Judgement | None,
     test_seconds: float,
     secrets: Iterable[str],
     ci: bool,
 ) -> None:
     """Everything a run leaves for its readers: junit.xml, result.json, the final block, CI output."""
     try:
-        write_report(result, analysis=analysis, verdict=verdict, seconds=test_seconds, secrets=secrets)
+        write_report(result, analysis=analysis, judgement=judgement, seconds=test_seconds, secrets=secrets)
         write_json(result.artefacts / "result.json", redact_data(result.to_json(), secrets))  # type: ignore[operator]
     except Exception as exc:  # noqa: BLE001 - a report that cannot be written must not hide the verdict
         log.harness(f"could not write the run's reports in {result.artefacts}: {exc}")
@@ -149,14 +149,14 @@ def write_report(
     result: RunResult,
     *,
     analysis: LogAnalysis | None,
-    verdict: Verdict | None,
+    judgement: Judgement | None,
     seconds: float,
     secrets: Iterable[str],
 ) -> None:
-    """junit.xml: the module's real cases when the verdict decided the run, else a failing case naming the phase."""
+    """junit.xml: the module's real cases when the rules judged the run, else a failing case naming the phase."""
     assert result.junit_file is not None
-    if verdict is not None and analysis is not None and result.exit_code in VERDICT_CODES:
-        write_junit(result.junit_file, result.module, analysis, seconds, verdict=verdict, secrets=secrets)
+    if judgement is not None and analysis is not None and result.exit_code in VERDICT_CODES:
+        write_junit(result.junit_file, result.module, analysis, seconds, judgement=judgement, secrets=secrets)
         return
     write_stopped_junit(
         result.junit_file,

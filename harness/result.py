@@ -9,22 +9,11 @@ from typing import Any
 
 from harness.addons_path import repository_path
 from harness.config import Config
-from harness.errors import ExitCode
+from harness.errors import ExitCode, headline
 from harness.odoo_cases import CaseOutcome
 from harness.odoo_log import LogAnalysis
 from harness.records import CacheReport, CleanupReport, PhaseTime
 
-# What a person reads first, by exit code.
-VERDICTS = {
-    ExitCode.PASSED: "PASSED",
-    ExitCode.TESTS_FAILED: "FAILED",
-    ExitCode.USAGE: "USAGE ERROR",
-    ExitCode.ENVIRONMENT: "ENVIRONMENT ERROR",
-    ExitCode.NO_TESTS: "NO TESTS",
-    ExitCode.SIGINT: "INTERRUPTED",
-    ExitCode.SIGTERM: "INTERRUPTED",
-    ExitCode.SIGHUP: "INTERRUPTED",
-}
 # A traceback frame: `  File "/mnt/extra-addons/m/tests/test_x.py", line 8, in test_y`.
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)')
 
@@ -120,9 +109,9 @@ class RunResult:
     notes: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
-    def verdict(self) -> str:
-        """`PASSED`, `FAILED`, `USAGE ERROR`, `ENVIRONMENT ERROR` or `INTERRUPTED`."""
-        return VERDICTS.get(self.exit_code, f"EXIT {self.exit_code}")
+    def headline(self) -> str:
+        """`PASSED`, `FAILED`, `USAGE ERROR`, `ENVIRONMENT ERROR` or `INTERRUPTED` (harness.errors.HEADLINES)."""
+        return headline(self.exit_code)
 
     @property
     def passed(self) -> bool:
@@ -132,7 +121,7 @@ class RunResult:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for result.json."""
         data = dataclasses.asdict(self)
-        data["verdict"] = self.verdict
+        data["verdict"] = self.headline  # the documented key of result.json
         data["cleanup"] = (
             None
             if self.cleanup is None

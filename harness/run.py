@@ -1,23 +1,27 @@
 """The guarded run: one module's tests in a fresh Compose project, torn down exactly once, always.
 
     with GuardedRun(config, module) as run:   # arms the signal guard
-        run.phases()                          # preflight, port, up, readiness, tests, verdict
+        run.phases()                          # preflight, port, up, readiness, database, tests
     run.result                                # built by the run itself when the block ends
 
 Leaving the block, however it ends, shields signals, tears the project down once, releases the
-port and writes the result (junit.xml, result.json, the final block). `run_module` is that, in one call.
+port, has harness.outcome.decide turn what the run recorded into its outcome, and writes the
+result (junit.xml, result.json, the final block). `run_module` is that, in one call.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
 from harness import github, report
 from harness.config import Config
-from harness.errors import SIGNAL_EXIT_CODES, ExitCode, HarnessError, Interrupted
+from harness.errors import HarnessError, Interrupted
+from harness.outcome import Outcome, SignalSeen, Stop, decide, stop_message
 from harness.phases import RunPhases
 from harness.result import Counts, RunResult, failed_tests
 from harness.signals import SignalGuard, signal_name
@@ -31,6 +35,7 @@ class GuardedRun(RunPhases):
     ) -> None:
         super().__init__(config, module, echo=echo, extra_env=extra_env)
         self.guard = SignalGuard()
+        self.stops: list[Stop] = []  # what ended the phases, and a bug in the teardown, in order
         self.result: RunResult | None = None
 
     # --- the context: arm on entry; on exit shield, tear down once, release, write the result
@@ -45,17 +50,16 @@ class GuardedRun(RunPhases):
     ) -> bool:
         self.guard.shield()  # from here on a signal is recorded, never raised: the cleanup runs to its end
         try:
-            self._absorb(exc)
+            self._stopped_by(exc)
             ended_in = self.phase
             try:
                 self.cleanup = self.clean_up()
             except Exception as bug:  # noqa: BLE001 - a bug of ours must not skip the result
-                self._absorb(bug)
+                self._stopped_by(bug)
             finally:
                 self.release_port()
             self.clock.stop()
-            self._settle()
-            self.result = self._build_result(ended_in)
+            self.result = self._build_result(ended_in, self._decide())
             self._publish(self.result)
         finally:
             self.log.close()
@@ -70,50 +74,61 @@ class GuardedRun(RunPhases):
         assert self.result is not None
         return self.result
 
-    def _absorb(self, exc: BaseException | None) -> None:
-        """Turn what ended the phases into the outcome: a signal, an error the user can act on, or a bug."""
+    def _stopped_by(self, exc: BaseException | None) -> None:
+        """Record what ended the phases (a signal, an error the user can act on, or a bug) and say so."""
         if exc is None:
             return
+        traceback_file = None
+        if not isinstance(exc, (Interrupted, HarnessError)):
+            traceback_file = self._write_traceback(exc)
+        stop = Stop(exc, self.phase, traceback_file)
+        self.stops.append(stop)
         if isinstance(exc, Interrupted):
-            self.exit_code = exc.exit_code
-            self.message = f"interrupted by {signal_name(exc.signum)} during phase {self.phase}"
             return
+        self.log.harness(f"ERROR: {stop_message(stop)}")
         if isinstance(exc, HarnessError):
-            self.exit_code, self.message = exc.exit_code, exc.message
-            self.log.harness(f"ERROR: {exc.message}")
             self.save_service_logs()
-            return
-        self.exit_code, self.message = ExitCode.ENVIRONMENT, f"internal error: {exc!r}"
-        self.log.harness(f"ERROR: {self.message}")
 
-    def _settle(self) -> None:
-        """A signal that came while handling an error still decides the exit code; a leak fails a pass."""
-        if self.guard.received and self.exit_code not in SIGNAL_EXIT_CODES.values():
-            first = self.guard.received[0]
-            self.exit_code = SIGNAL_EXIT_CODES[first]
-            self.message = (
-                f"interrupted by {signal_name(first)} during phase {self.guard.received_in[0]}; {self.message}"
-            )
-        cleanup = self.cleanup
-        if cleanup is not None and not cleanup.clean and self.exit_code in (ExitCode.PASSED, ExitCode.NO_TESTS):
-            self.exit_code = ExitCode.ENVIRONMENT
-            self.message = f"cleanup left resources behind: {cleanup.leftovers.describe()}"
+    def _write_traceback(self, exc: BaseException) -> Path | None:
+        """A bug of the harness: its traceback in artefacts/<run>/internal-error.txt, for the bug report."""
+        path = self.artefacts / "internal-error.txt"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        except OSError:
+            return None
+        return path
 
-    def _build_result(self, ended_in: str) -> RunResult:
+    def _decide(self) -> Outcome:
+        """The outcome from what the run recorded (harness.outcome: the one place it is decided)."""
+        counts = None if self.analysis is None else Counts.from_analysis(self.analysis)
+        signals = [SignalSeen(n, phase) for n, phase in zip(self.guard.received, self.guard.received_in, strict=False)]
+        return decide(
+            judgement=self.judgement,
+            stops=self.stops,
+            signals=signals,
+            cleanup=self.cleanup,
+            summary=self.summary,
+            counts=counts,
+            analysis=self.analysis,
+        )
+
+    def _build_result(self, ended_in: str, outcome: Outcome) -> RunResult:
+        """RunResult from the phases' records and the decided outcome."""
         if self.analysis is None and self.odoo_log.result().lines:
             self.analysis = self.odoo_log.result()  # stopped during the tests: what the log showed so far
         analysis, repository = self.analysis, github.repository(self.config.root)
         return RunResult(
             module=self.module,
             project=self.project,
-            exit_code=int(self.exit_code),
-            message=self.message,
+            exit_code=int(outcome.exit_code),
+            message=outcome.message,
             phase=ended_in,
             port=self.port,
             summary=self.summary,
             counts=None if analysis is None else Counts.from_analysis(analysis),
             failed_tests=[] if analysis is None else failed_tests(analysis, self.config, repository),
-            reasons=self.reasons,
+            reasons=outcome.reasons,
             signal=signal_name(self.guard.received[0]) if self.guard.received else None,
             started_at=self.started_at,
             seconds=round(time.monotonic() - self.started, 3),
@@ -135,7 +150,7 @@ class GuardedRun(RunPhases):
             self.log,
             result,
             analysis=self.analysis,
-            verdict=self.verdict,
+            judgement=self.judgement,
             test_seconds=self.test_seconds,
             secrets=self.secrets,
             ci=self.ci,

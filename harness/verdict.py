@@ -1,4 +1,4 @@
-"""The verdict on one module's run: Odoo's exit code and what its log says, rule by rule.
+"""The rules that judge one module's test run: Odoo's exit code and what its log says, rule by rule.
 
 Odoo's exit code alone gives false passes (a misspelt module exits 0 with "0 tests"), so every rule
 below can fail a run, and each failed rule says why in words the user can act on.
@@ -16,8 +16,11 @@ from harness.selection import Selection, ran_nothing_reason
 
 
 @dataclasses.dataclass(frozen=True)
-class Verdict:
-    """Whether the module's tests passed and, if not, every reason why."""
+class Judgement:
+    """What the rules say of the module's test run: whether it passed and, if not, every reason why.
+
+    Not the run's outcome: harness.outcome.decide weighs this with what else happened.
+    """
 
     passed: bool
     reasons: tuple[str, ...] = ()
@@ -262,7 +265,7 @@ def judge(
     timed_out: bool = False,
     selection: Selection | None = None,
     has_tests: bool = True,
-) -> Verdict:
+) -> Judgement:
     """Pass only if Odoo exited 0, counted >0 tests with no failure, MODULE's tests ran, no alarm.
 
     Every rule that does not hold adds one reason the user can act on; with a `selection`, one that
@@ -279,9 +282,9 @@ def judge(
     nothing_ran = exit_code == 0 and analysis.has_result and analysis.result_total == 0
     if not has_tests and selection is None and nothing_ran and all(rule in _NOTHING_RAN for rule, _ in failed):
         why = f"{module} has no tests package (no tests/ folder): Odoo installed it cleanly and had nothing to run"
-        return Verdict(passed=False, reasons=(why,), no_tests=True)
+        return Judgement(passed=False, reasons=(why,), no_tests=True)
     reasons = tuple(reason for _, reason in failed)
-    return Verdict(passed=not reasons, reasons=reasons)
+    return Judgement(passed=not reasons, reasons=reasons)
 
 
 def failure_message(analysis: LogAnalysis, tests: int, failed: int) -> str | None:

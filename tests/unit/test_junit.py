@@ -20,7 +20,7 @@ def report(tmp_path: Path, name: str, module: str, exit_code: int | None = 0, **
     analysis = analyse(name, module)
     path = tmp_path / "artefacts" / "junit.xml"
     verdict = judge(exit_code, analysis, module) if exit_code is not None else None
-    write_junit(path, module, analysis, 12.5, verdict=verdict, **kwargs)  # type: ignore[arg-type]
+    write_junit(path, module, analysis, 12.5, judgement=verdict, **kwargs)  # type: ignore[arg-type]
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites"
     (suite,) = root.findall("testsuite")
@@ -139,7 +139,7 @@ def test_no_password_and_no_control_characters(tmp_path: Path) -> None:
     analysis = analyse_log(lines, "traction", "x")
     path = tmp_path / "junit.xml"
     verdict = judge(1, analysis, "traction")
-    write_junit(path, "traction", analysis, 1.0, verdict=verdict, secrets=[password, "odoo"])
+    write_junit(path, "traction", analysis, 1.0, judgement=verdict, secrets=[password, "odoo"])
     text = path.read_text(encoding="utf-8")
     assert password not in text
     assert "password=***" in text
@@ -177,7 +177,7 @@ def ci_failed(suite: junitparser.TestSuite) -> bool:
 def written(tmp_path: Path, name: str, module: str, exit_code: int) -> junitparser.TestSuite:
     analysis = analyse(name, module)
     path = tmp_path / f"{name}.xml"
-    write_junit(path, module, analysis, 4.0, verdict=judge(exit_code, analysis, module))
+    write_junit(path, module, analysis, 4.0, judgement=judge(exit_code, analysis, module))
     return read_suite(path)
 
 

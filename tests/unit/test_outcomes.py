@@ -77,7 +77,7 @@ def test_no_tests_junit_is_one_skipped_case_saying_why(tmp_path: Path) -> None:
     analysis = no_tests_analysis()
     verdict = judge(0, analysis, "probe_data", has_tests=False)
     path = tmp_path / "junit.xml"
-    write_junit(path, "probe_data", analysis, 1.0, verdict=verdict)
+    write_junit(path, "probe_data", analysis, 1.0, judgement=verdict)
     suite = ET.parse(path).getroot().find("testsuite")
     assert suite is not None
     assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
@@ -92,7 +92,7 @@ def test_no_tests_junit_is_one_skipped_case_saying_why(tmp_path: Path) -> None:
 
 def test_no_tests_is_a_warning_on_github_and_its_own_word_in_the_block(tmp_path: Path) -> None:
     result = result_of(tmp_path, exit_code=ExitCode.NO_TESTS, message="probe_pass has no tests package ...")
-    assert result.verdict == "NO TESTS" and not result.passed
+    assert result.headline == "NO TESTS" and not result.passed
     assert github.annotations(result) == ["::warning title=probe_pass%3A NO TESTS::probe_pass has no tests package ..."]
     assert "⚠️ NO TESTS" in github.summary_markdown(result)
     shown = dict(rows(result))

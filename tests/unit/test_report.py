@@ -216,7 +216,7 @@ def test_each_module_appends_its_table_to_the_job_summary(tmp_path, actions):
     for result, name in ((result_of(tmp_path), "probe_pass"), (failing_result(tmp_path), "probe_fail")):
         analysis = analyse(name, name)
         verdict = judge(result.exit_code, analysis, name)
-        publish(log, result, analysis=analysis, verdict=verdict, test_seconds=1.0, secrets=(), ci=True)
+        publish(log, result, analysis=analysis, judgement=verdict, test_seconds=1.0, secrets=(), ci=True)
     text = actions.read_text()
     assert text.count("| module | verdict | exit | tests | failures | errors | skipped | time | cleanup |") == 2
     assert "| `probe_pass` | ✅ PASSED | 0 | 3 | 0 | 0 | 0 | 8.0 s | clean |" in text

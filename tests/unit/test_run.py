@@ -98,9 +98,16 @@ def test_leaving_the_context_absorbs_harness_errors_and_bugs_into_the_result(con
     with GuardedRun(config, "known_module", echo=io.StringIO()) as run:
         raise EnvironmentProblem("the engine went away")
     assert (run.result.exit_code, run.result.message) == (3, "the engine went away")
-    with GuardedRun(config, "known_module", echo=io.StringIO()) as run:
+    out = io.StringIO()
+    with GuardedRun(config, "known_module", echo=out) as run:
         raise KeyError("a bug of ours")
-    assert run.result.exit_code == 3 and run.result.message == "internal error: KeyError('a bug of ours')"
+    assert run.result.exit_code == 3
+    # A bug of ours: its traceback is kept, and the message says where.
+    trace = run.result.artefacts / "internal-error.txt"
+    assert run.result.message == f"internal error: KeyError('a bug of ours'); traceback in {trace}"
+    text = trace.read_text()
+    assert text.startswith("Traceback (most recent call last)") and 'raise KeyError("a bug of ours")' in text
+    assert f"ERROR: internal error: KeyError('a bug of ours'); traceback in {trace}" in out.getvalue()
 
 
 def test_a_signal_during_the_error_handling_is_recorded_and_decides_the_exit_code(config: Config) -> None:
