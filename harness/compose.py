@@ -1,14 +1,13 @@
-"""`docker compose` CLI calls for one project: argument lists only, each with a timeout."""
+"""`docker compose` CLI calls for one project: argument lists (built by harness.docker_cli), each with a timeout."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from harness import proc
+from harness import docker_cli, proc
 from harness.addons_path import odoo_addons_path
 from harness.config import Config
 from harness.errors import EnvironmentProblem
@@ -67,17 +66,20 @@ class Compose:
     on_spawn: proc.SpawnListener | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def argv(self, *args: str) -> list[str]:
-        """`docker compose -p NAME -f F1 -f F2 ... ARGS`."""
+        """`docker --host ENGINE compose -p NAME -f F1 -f F2 ... ARGS`."""
         files = [part for path in self.files for part in ("-f", str(path))]
-        return ["docker", "compose", "-p", self.project, *files, *args]
+        return docker_cli.argv("compose", "-p", self.project, *files, *args)
 
     def environment(self) -> dict[str, str]:
         """The caller's environment plus this project's variables (ODOO_PORT, addons path, ...)."""
-        return {**os.environ, **self.env}
+        return docker_cli.environment(self.env)
 
-    def run(self, *args: str, timeout: float) -> proc.Result:
-        """Run one compose subcommand to completion."""
-        return proc.run(self.argv(*args), timeout=timeout, env=self.environment(), on_spawn=self.on_spawn)
+    def run(self, *args: str, timeout: float, check: bool = False, what: str = "") -> proc.Result:
+        """Run one compose subcommand to completion; with `check`, a failure raises DockerCommandFailed."""
+        result = proc.run(self.argv(*args), timeout=timeout, env=self.environment(), on_spawn=self.on_spawn)
+        if check and not result.ok:
+            raise docker_cli.DockerCommandFailed.of(result, what)
+        return result
 
     def up(
         self,
@@ -109,9 +111,9 @@ class Compose:
         return self.run("down", "-v", "--remove-orphans", "-t", str(stop_timeout), timeout=timeout)
 
     def services(self, timeout: float) -> list[str]:
-        """The service names the files define."""
-        result = self.run("config", "--services", timeout=timeout)
-        return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result.ok else []
+        """The service names the files define (DockerCommandFailed when compose cannot read them)."""
+        result = self.run("config", "--services", timeout=timeout, check=True, what="`docker compose config`")
+        return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
     def logs(self, service: str, timeout: float) -> str:
         """One service's log (both streams), with timestamps."""

@@ -32,10 +32,11 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO
 
-from harness import proc
+from harness import engine
 from harness.addons_path import container_folders
 from harness.config import Config
 from harness.dependencies import Addon, Unresolvable, dependency_closure, image_manifests, user_manifests
+from harness.engine import image_id
 from harness.hashing import content_hash
 from harness.modules import module_dirs
 from harness.paths import private_dir
@@ -123,12 +124,6 @@ class Plan:
     def uses_cache(self) -> bool:
         """True when the db service must run with the baked PGDATA (a hit, or a build to commit)."""
         return self.mode in ("hit", "build")
-
-
-def image_id(reference: str, timeout: float) -> str | None:
-    """The engine's ID of an image reference, or None when the engine has no such image."""
-    result = proc.run(["docker", "image", "inspect", "--format", "{{.Id}}", reference], timeout=timeout)
-    return (result.stdout.strip() or None) if result.ok else None
 
 
 def key_inputs(
@@ -376,9 +371,9 @@ def reap(config: Config, log: Log, *, dry_run: bool = False) -> list[str]:
     held) is never touched.
     """
     timeout = config.command_timeout
-    mine = ["--filter", f"label={LABEL}=1", "--filter", f"label={LABEL}.owner={cache_owner()}"]
-    listed = proc.run(["docker", "image", "ls", *mine, "--format", "{{.Repository}}:{{.Tag}}"], timeout=timeout)
-    keys = {ref.rpartition(":")[2] for ref in listed.stdout.split() if ref.startswith(f"{REPOSITORY}:")}
+    mine = [f"label={LABEL}=1", f"label={LABEL}.owner={cache_owner()}"]
+    listed = engine.list_images(mine, timeout, fmt="{{.Repository}}:{{.Tag}}")
+    keys = {ref.rpartition(":")[2] for ref in listed if ref.startswith(f"{REPOSITORY}:")}
     if config.db_cache_dir.is_dir():
         keys |= {p.name for p in config.db_cache_dir.iterdir() if p.is_dir() and "." not in p.name}
     removed = []
@@ -392,7 +387,7 @@ def reap(config: Config, log: Log, *, dry_run: bool = False) -> list[str]:
         try:
             log(f"{'would remove' if dry_run else 'removing'} database cache entry {key}: {why}")
             if not dry_run:
-                proc.run(["docker", "rmi", f"{REPOSITORY}:{key}"], timeout=timeout)
+                _remove_images([f"{REPOSITORY}:{key}"], log, timeout=timeout)
                 shutil.rmtree(entry_folder(config, key), ignore_errors=True)
             removed.append(key)
         finally:
@@ -403,14 +398,20 @@ def reap(config: Config, log: Log, *, dry_run: bool = False) -> list[str]:
 
 def _remove_replaced_images(mine: list[str], log: Log, *, dry_run: bool, timeout: float) -> None:
     """Images of entries built again under the same tag: untagged, still labelled, no longer used."""
-    listed = proc.run(["docker", "image", "ls", "-q", *mine, "--filter", "dangling=true"], timeout=timeout)
-    replaced = sorted(set(listed.stdout.split()))
+    replaced = sorted(set(engine.list_images([*mine, "dangling=true"], timeout)))
     if not replaced:
         return
     log(f"{'would remove' if dry_run else 'removing'} {len(replaced)} replaced database cache image(s)")
     if not dry_run:
-        # No --force: an image a container still runs on stays.
-        proc.run(["docker", "rmi", *replaced], timeout=timeout)
+        # No --force: an image a container still runs on stays (and is said so).
+        _remove_images(replaced, log, timeout=timeout)
+
+
+def _remove_images(references: list[str], log: Log, *, timeout: float) -> None:
+    """`docker rmi`; one that stays (a container still runs on it) is reported, not an error of reap."""
+    result = engine.remove_images(references, timeout)
+    if not result.ok:
+        log(f"could not remove {', '.join(references)} (exit {result.returncode}): {result.output.strip()[-300:]}")
 
 
 def _stale(config: Config, key: str, timeout: float) -> str | None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import proc
+from harness import engine, proc
 from harness.compose import Compose
 from harness.config import Config
 from harness.dbcache import (
@@ -36,7 +36,7 @@ from harness.dbcache import (
     service_images,
     write_entry,
 )
-from harness.errors import EnvironmentProblem
+from harness.docker_cli import DockerCommandFailed
 from harness.odoo_command import build_install_command
 
 Log = Callable[[str], None]
@@ -223,12 +223,12 @@ def build_entry(
         source = f"{config.odoo_service}:{FILESTORE_ROOT}/{config.db_name}"
         copied = compose.run("cp", source, str(staging / "filestore" / config.db_name), timeout=config.command_timeout)
         if not copied.ok and "could not find" not in copied.output.lower():
-            raise EnvironmentProblem(f"could not copy the cache entry's filestore: {copied.output.strip()[-300:]}")
+            raise DockerCommandFailed.of(copied, "copying the cache entry's filestore")
         oid = _checked(_query(compose, config, "postgres", _OID_QUERY.format(config.db_name)), "psql").stdout.strip()
         _commit(compose, plan_, config)
         missing = _image_lacks_cluster(plan_.image, oid, config)
         if missing is not None:
-            proc.run(["docker", "rmi", plan_.image], timeout=config.command_timeout)
+            engine.remove_images([plan_.image], config.command_timeout)  # best effort: the entry is dropped anyway
             _drop_database(compose, config)
             return missing, True
         shutil.rmtree(folder, ignore_errors=True)
@@ -271,8 +271,7 @@ def _unfit_server(compose: Compose, config: Config) -> str | None:
 def _image_lacks_cluster(image: str, oid: str, config: Config) -> str | None:
     """After the commit: what the image lacks of the cluster (None: PG_VERSION and the database are there)."""
     script = 'test -s "$0/PG_VERSION" && test -d "$0/base/$1"'
-    argv = ["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", image, "-c", script, CACHED_PGDATA, oid]
-    result = proc.run(argv, timeout=config.command_timeout)
+    result = engine.run_image(image, ["-c", script, CACHED_PGDATA, oid], config.command_timeout, entrypoint="sh")
     if result.ok:
         return None
     return (
@@ -302,8 +301,7 @@ def _commit(compose: Compose, plan_: Plan, config: Config) -> None:
         f"LABEL {LABEL}.postgres-image={plan_.postgres_image_id}",
         f"ENV PGDATA={CACHED_PGDATA}",
     )
-    argv = ["docker", "commit", "--pause=true", *(part for c in changes for part in ("--change", c))]
-    _checked(proc.run([*argv, container, plan_.image], timeout=config.down_timeout), "docker commit")
+    engine.commit(container, plan_.image, changes, config.down_timeout, what="database cache: docker commit")
 
 
 def _psql(compose: Compose, config: Config, sql: str) -> None:
@@ -326,5 +324,5 @@ def _drop_database(compose: Compose, config: Config) -> None:
 
 def _checked(result: proc.Result, what: str) -> proc.Result:
     if not result.ok:
-        raise EnvironmentProblem(f"database cache: {what} failed: {result.output.strip()[-400:]}")
+        raise DockerCommandFailed.of(result, f"database cache: {what}")
     return result

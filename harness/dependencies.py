@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from harness import proc
+from harness import engine
 from harness.config import Config
 from harness.errors import EnvironmentProblem
 from harness.modules import MANIFEST, module_dirs, read_manifest
@@ -67,8 +67,7 @@ def image_manifests(odoo_image: str, odoo_image_id: str, config: Config) -> dict
     remembered = _checked_manifests(read_json(memo))
     if remembered is not None:
         return remembered
-    argv = ["docker", "run", "--rm", "--entrypoint", "python3", "--network", "none", odoo_image, "-c", _MANIFEST_SCRIPT]
-    result = proc.run(argv, timeout=config.command_timeout)
+    result = engine.run_image(odoo_image, ["-c", _MANIFEST_SCRIPT], config.command_timeout, entrypoint="python3")
     if not result.ok:
         raise Unresolvable(f"could not read the addons of {odoo_image}: {result.output.strip()[-300:]}")
     found = _checked_manifests(_loads(result.stdout))

@@ -1,17 +1,16 @@
-"""The Docker engine: which one (the CLI's own choice, pinned for the SDK and the CLI alike), and
-questions to it by the exact Compose project label (Docker SDK)."""
+"""The Docker engine: the SDK client for the pinned engine, what carries a project's label, and images.
+
+Which engine is harness.docker_cli's to say (pinned once for the SDK and the CLI alike); this
+module asks it by the exact Compose project label (Docker SDK), and owns the image, commit and
+run helpers the database cache and the dependency reader need (through docker_cli's one runner).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import os
 import re
-import shutil
-import sys
-import urllib.parse
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ import docker.errors
 import docker.tls
 from docker import DockerClient
 
-from harness import proc
+from harness import docker_cli, proc
+from harness.docker_cli import Endpoint
 from harness.errors import EnvironmentProblem
 from harness.records import Resources
 
@@ -29,172 +29,33 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 
 
-# Where the Docker CLI talks when nothing names another engine.
-DEFAULT_HOSTS = {"win32": "npipe:////./pipe/docker_engine"}
-DEFAULT_HOST = "unix:///var/run/docker.sock"
-# The endpoint this process pinned for the SDK and every CLI call (see use_endpoint).
-_pinned: Endpoint | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Endpoint:
-    """One Docker engine as the CLI resolves it: DOCKER_HOST, else the current context."""
-
-    host: str  # unix:///..., tcp://HOST:PORT, ssh://USER@HOST, npipe:////./pipe/...
-    source: str  # "DOCKER_HOST", "context NAME" or "the default socket (no docker CLI)"
-    context: str | None = None
-    tls: bool = False
-    tls_verify: bool = False
-    cert_dir: str | None = None  # ca.pem, cert.pem, key.pem
-
-    @property
-    def scheme(self) -> str:
-        """`unix`, `tcp`, `ssh`, `npipe`, ..."""
-        return urllib.parse.urlsplit(self.host).scheme or "tcp"
-
-    @property
-    def remote_host(self) -> str | None:
-        """The machine the engine runs on for tcp:// and ssh:// endpoints (None for local sockets)."""
-        if self.scheme not in {"tcp", "ssh", "http", "https"}:
-            return None
-        host = self.host if "://" in self.host else f"tcp://{self.host}"
-        return urllib.parse.urlsplit(host).hostname
-
-    def describe(self) -> str:
-        """`context 'desktop-linux' (unix:///...)` / `DOCKER_HOST=tcp://...` for messages."""
-        if self.source == "DOCKER_HOST":
-            return f"DOCKER_HOST={self.host}"
-        return f"{self.source} ({self.host})"
-
-    def cli_env(self) -> dict[str, str]:
-        """What pins the docker CLI (and docker compose) to this endpoint: DOCKER_HOST wins over contexts."""
-        env = {"DOCKER_HOST": self.host}
-        if self.tls:
-            env["DOCKER_TLS_VERIFY" if self.tls_verify else "DOCKER_TLS"] = "1"
-        if self.cert_dir:
-            env["DOCKER_CERT_PATH"] = self.cert_dir
-        return env
-
-    def client_kwargs(self, timeout: float) -> dict[str, Any]:
-        """Arguments for docker.DockerClient that reach the same engine as the CLI."""
-        kwargs: dict[str, Any] = {"base_url": self.host, "timeout": int(max(timeout, 1))}
-        if self.scheme == "ssh":
-            kwargs["use_ssh_client"] = True  # the system's ssh, as the CLI uses it (no paramiko)
-        if self.tls:
-            folder = Path(self.cert_dir) if self.cert_dir else None
-            pem = {name: folder / f"{name}.pem" for name in ("ca", "cert", "key")} if folder else {}
-            have = {name: str(path) for name, path in pem.items() if path.is_file()}
-            kwargs["tls"] = docker.tls.TLSConfig(
-                client_cert=(have["cert"], have["key"]) if "cert" in have and "key" in have else None,
-                ca_cert=have.get("ca"),
-                verify=self.tls_verify,
-            )
-        return kwargs
-
-
-def _inspect_context(name: str | None, timeout: float) -> str:
-    """`docker context inspect [NAME]`: JSON text; EnvironmentProblem when the CLI refuses."""
-    result = proc.run(["docker", "context", "inspect", *([name] if name else [])], timeout=timeout)
-    if not result.ok:
-        which = f"context {name!r}" if name else "the current Docker context"
-        raise EnvironmentProblem(
-            f"cannot read {which} (`docker context inspect` exit {result.returncode}: "
-            f"{result.stderr.strip() or result.stdout.strip()}); "
-            "`docker context ls` lists the contexts, `docker context use NAME` selects one"
+def client_kwargs(endpoint: Endpoint, timeout: float) -> dict[str, Any]:
+    """Arguments for docker.DockerClient that reach the same engine as the CLI."""
+    kwargs: dict[str, Any] = {"base_url": endpoint.host, "timeout": int(max(timeout, 1))}
+    if endpoint.scheme == "ssh":
+        kwargs["use_ssh_client"] = True  # the system's ssh, as the CLI uses it (no paramiko)
+    if endpoint.tls:
+        folder = Path(endpoint.cert_dir) if endpoint.cert_dir else None
+        pem = {name: folder / f"{name}.pem" for name in ("ca", "cert", "key")} if folder else {}
+        have = {name: str(path) for name, path in pem.items() if path.is_file()}
+        kwargs["tls"] = docker.tls.TLSConfig(
+            client_cert=(have["cert"], have["key"]) if "cert" in have and "key" in have else None,
+            ca_cert=have.get("ca"),
+            verify=endpoint.tls_verify,
         )
-    return result.stdout
-
-
-def endpoint_from_context(text: str) -> Endpoint:
-    """The endpoint a `docker context inspect` output describes (host, TLS material)."""
-    try:
-        data = json.loads(text)
-        entry = data[0] if isinstance(data, list) else data
-        name = str(entry["Name"])
-        docker_endpoint = entry["Endpoints"]["docker"]
-        host = str(docker_endpoint["Host"])
-    except (ValueError, LookupError, TypeError) as exc:
-        raise EnvironmentProblem(f"cannot understand `docker context inspect` output ({exc!r})") from None
-    material = (entry.get("TLSMaterial") or {}).get("docker") or []
-    tls_path = (entry.get("Storage") or {}).get("TLSPath") or ""
-    cert_dir = str(Path(tls_path) / "docker") if material and tls_path else None
-    skip_verify = bool(docker_endpoint.get("SkipTLSVerify"))
-    # A context with TLS material speaks TLS; SkipTLSVerify only turns off the server check.
-    tls = bool(cert_dir) or (skip_verify and host.startswith("tcp://"))
-    return Endpoint(host, f"context {name!r}", name, tls, tls and not skip_verify, cert_dir)
-
-
-def resolve_endpoint(
-    env: Mapping[str, str] | None = None,
-    *,
-    inspect: Callable[[str | None, float], str] | None = None,
-    platform: str | None = None,
-    timeout: float = 30.0,
-) -> Endpoint:
-    """The engine the `docker` CLI would use here: DOCKER_HOST, else DOCKER_CONTEXT, else the current context."""
-    env = os.environ if env is None else env
-    host = env.get("DOCKER_HOST", "")
-    if host:
-        if _pinned is not None and _pinned.host == host:
-            return _pinned
-        tls = bool(env.get("DOCKER_TLS_VERIFY") or env.get("DOCKER_TLS"))
-        cert_dir = env.get("DOCKER_CERT_PATH") or (str(Path.home() / ".docker") if tls else None)
-        return Endpoint(host, "DOCKER_HOST", None, tls, bool(env.get("DOCKER_TLS_VERIFY")), cert_dir)
-    if inspect is None:
-        if shutil.which("docker") is None:
-            default = DEFAULT_HOSTS.get(platform or sys.platform, DEFAULT_HOST)
-            return Endpoint(default, "the default socket (no docker CLI on PATH)")
-        inspect = _inspect_context
-    return endpoint_from_context(inspect(env.get("DOCKER_CONTEXT") or None, timeout))
-
-
-def use_endpoint(endpoint: Endpoint, environ: MutableMapping[str, str] | None = None) -> None:
-    """Pin `endpoint` for every later CLI call of this process and its children (compose, exec, the watchdog).
-
-    The SDK is given the same endpoint explicitly, so both talk to one engine even if
-    the user switches contexts during a run.
-    """
-    global _pinned
-    environ = os.environ if environ is None else environ
-    for key in ("DOCKER_TLS_VERIFY", "DOCKER_TLS", "DOCKER_CERT_PATH"):
-        environ.pop(key, None)
-    environ.update(endpoint.cli_env())
-    _pinned = endpoint
-
-
-def current_endpoint() -> Endpoint | None:
-    """The endpoint this process pinned, or None before the first connect."""
-    return _pinned
-
-
-def unreachable_hint(endpoint: Endpoint, platform: str | None = None) -> str:
-    """What to do when `endpoint` does not answer, for the machine the user is on."""
-    platform = platform or sys.platform
-    if endpoint.remote_host:
-        return f"check that {endpoint.remote_host} is reachable from here and that its Docker engine runs"
-    if platform == "darwin" or platform == "win32":
-        return (
-            "start Docker Desktop (or the engine behind that context, e.g. `colima start`); "
-            "`docker context ls` lists the contexts, `docker context use NAME` selects one"
-        )
-    if endpoint.host == DEFAULT_HOST:
-        return "start it: `bash scripts/provision-engine.sh` installs and starts Docker Engine with Compose v2"
-    return (
-        "start the engine behind it (rootless Docker: `systemctl --user start docker`; a system engine: "
-        "`bash scripts/provision-engine.sh`) or select another context with `docker context use NAME`"
-    )
+    return kwargs
 
 
 def connect(timeout: float) -> DockerClient:
     """A client for the engine the `docker` CLI uses, pinned for both; EnvironmentProblem when it does not answer."""
-    endpoint = resolve_endpoint(timeout=timeout)
-    use_endpoint(endpoint)
+    endpoint = docker_cli.pin(docker_cli.resolve_endpoint(timeout=timeout))
     try:
-        client = docker.DockerClient(**endpoint.client_kwargs(timeout))
+        client = docker.DockerClient(**client_kwargs(endpoint, timeout))
         client.ping()
     except docker.errors.DockerException as exc:
+        hint = docker_cli.unreachable_hint(endpoint)
         raise EnvironmentProblem(
-            f"the Docker engine of {endpoint.describe()} does not answer ({exc}); {unreachable_hint(endpoint)}"
+            f"the Docker engine of {endpoint.describe()} does not answer ({exc}); {hint}"
         ) from None
     return client
 
@@ -322,3 +183,49 @@ def list_projects(client: DockerClient, name_prefix: str) -> list[ProjectInfo]:
         labels = volume.attrs.get("Labels") or {}
         note(labels.get(PROJECT_LABEL, ""), parse_created(volume.attrs.get("CreatedAt", "")))
     return [ProjectInfo(name, created) for name, created in sorted(found.items())]
+
+
+# --- images, commits and one-off containers: the CLI, through docker_cli's runner
+
+
+def inspect_image(reference: str, fmt: str, timeout: float) -> str | None:
+    """`docker image inspect --format FMT REF`, or None when the engine has no such image."""
+    result = docker_cli.run(["image", "inspect", "--format", fmt, reference], timeout=timeout, check=False)
+    return result.stdout.strip() if result.ok else None
+
+
+def image_id(reference: str, timeout: float) -> str | None:
+    """The engine's ID of an image reference, or None when the engine has no such image."""
+    return inspect_image(reference, "{{.Id}}", timeout) or None
+
+
+def build_image(
+    context: Path, tag: str, on_line: Callable[[str], None], timeout: float, *, network: str | None = None
+) -> proc.StreamResult:
+    """`docker build --pull=false [--network N] -t TAG CONTEXT`, its output to `on_line` as it comes."""
+    args = ["build", "--pull=false", *(["--network", network] if network else []), "-t", tag, str(context)]
+    return docker_cli.stream(args, on_line, timeout=timeout)
+
+
+def list_images(filters: Iterable[str], timeout: float, *, fmt: str | None = None) -> list[str]:
+    """`docker image ls` with `--filter F` for each filter: image IDs, or `fmt` per image."""
+    args = ["image", "ls", *(part for f in filters for part in ("--filter", f))]
+    args += ["--format", fmt] if fmt else ["-q"]
+    return docker_cli.run(args, timeout=timeout, what="listing images").stdout.split()
+
+
+def remove_images(references: Sequence[str], timeout: float) -> proc.Result:
+    """`docker rmi REFS` (never --force: an image a container still runs on stays); the caller reads the result."""
+    return docker_cli.run(["rmi", *references], timeout=timeout, check=False)
+
+
+def commit(container: str, image: str, changes: Iterable[str], timeout: float, *, what: str = "") -> None:
+    """`docker commit --pause=true` a container as `image`, with Dockerfile `changes` (LABEL, ENV)."""
+    args = ["commit", "--pause=true", *(part for c in changes for part in ("--change", c)), container, image]
+    docker_cli.run(args, timeout=timeout, what=what or "docker commit")
+
+
+def run_image(image: str, command: Sequence[str], timeout: float, *, entrypoint: str) -> proc.Result:
+    """A one-off container of `image` without network, removed when it ends; the caller reads the result."""
+    args = ["run", "--rm", "--entrypoint", entrypoint, "--network", "none", image, *command]
+    return docker_cli.run(args, timeout=timeout, check=False)

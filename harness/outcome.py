@@ -107,6 +107,7 @@ def decide(
     counts: Counts | None = None,
     analysis: LogAnalysis | None = None,
     judged: bool = True,
+    rules_failed: Sequence[str] = (),
 ) -> Outcome:
     """The run's outcome from its records; pure: the same records always give the same outcome.
 
@@ -117,6 +118,8 @@ def decide(
     - A signal decides the code even when it came while an error was handled or during the
       teardown; the message then says both.
     - A passing run whose teardown left resources is an environment error.
+    - `rules_failed`, the run's own rules beyond the judgement's (the coverage floor), fail a
+      pass (the first one is the message) and are reasons whatever the outcome.
     """
     reasons = judgement.reasons if judgement is not None and not (judgement.passed or judgement.no_tests) else ()
     if stops:
@@ -127,6 +130,10 @@ def decide(
         code, message = ExitCode.ENVIRONMENT, "internal error: the run ended without a verdict"
     else:
         code, message = ExitCode.PASSED, summary
+    if rules_failed:
+        reasons = (*reasons, *rules_failed)
+        if code == ExitCode.PASSED:
+            code, message = ExitCode.TESTS_FAILED, rules_failed[0]
     if signals and code not in SIGNAL_EXIT_CODES.values():
         first = signals[0]
         code = SIGNAL_EXIT_CODES[first.signum]

@@ -87,6 +87,7 @@ class RunPhases:
         self.analysis: LogAnalysis | None = None  # once the tests phase began
         self.judgement: Judgement | None = None  # once the rules judged the test run
         self.summary = ""  # `MODULE: N tests, ... in S s`, with the judgement
+        self.rules_failed: list[str] = []  # the run's own rules beyond the judgement's (the coverage floor)
         self.ci = github.enabled()
         self.cleanup: CleanupReport | None = None
         self.selection: selection.Selection | None = None  # --tests / --failed, checked in preflight
@@ -335,15 +336,13 @@ class RunPhases:
         self.extras["coverage"] = summary.to_json()
         self.notes += coverage_report.rows(summary, shown_path(summary.xml), shown_path(summary.html))
         below = coverage_report.rule(summary, self.config.fail_under)
-        if below is not None and self.exit_code == ExitCode.PASSED:
-            # The tests passed; the coverage rule alone fails the run.
-            self.exit_code, self.reasons, self.message = ExitCode.TESTS_FAILED, (below,), below
-        elif below is not None:
-            self.reasons = (*self.reasons, below)
+        if below is not None:
+            self.rules_failed.append(below)  # harness.outcome.decide: it fails a pass, and is a reason
 
     def keep_database(self) -> None:
         """--keep-db-on-failure: a failing verdict keeps the test database and filestore (harness/keepdb.py)."""
-        if not self.config.keep_db_on_failure or self.verdict is None or self.verdict.passed or self.compose is None:
+        judgement = self.judgement
+        if not self.config.keep_db_on_failure or judgement is None or judgement.passed or self.compose is None:
             return
         try:
             kept = keepdb.keep(self.compose, self.config, self.artefacts, f"{self.module}_failed")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import requests
 
-from harness import engine
+from harness import docker_cli
 from harness.engine import ContainerState
 from harness.errors import ReadinessFailed
 
@@ -15,7 +15,7 @@ from harness.errors import ReadinessFailed
 ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]"}
 
 
-def poll_host(publish_host: str, endpoint: engine.Endpoint | None) -> str:
+def poll_host(publish_host: str, endpoint: docker_cli.Endpoint | None) -> str:
     """Where a port the engine publishes can be reached from here.
 
     For a tcp:// or ssh:// engine that is the engine's machine (its ports are published
@@ -27,9 +27,9 @@ def poll_host(publish_host: str, endpoint: engine.Endpoint | None) -> str:
     return "127.0.0.1" if publish_host in ANY_ADDRESS else publish_host
 
 
-def health_url(publish_host: str, port: int, endpoint: engine.Endpoint | None = None) -> str:
+def health_url(publish_host: str, port: int, endpoint: docker_cli.Endpoint | None = None) -> str:
     """`http://HOST:PORT/web/health` on the host Docker publishes on (the pinned engine's by default)."""
-    host = poll_host(publish_host, endpoint if endpoint is not None else engine.current_endpoint())
+    host = poll_host(publish_host, endpoint if endpoint is not None else docker_cli.current_endpoint())
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 literal
     return f"http://{host}:{port}/web/health"

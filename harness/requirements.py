@@ -30,10 +30,10 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from harness import proc
+from harness import engine, proc
 from harness.config import Config
-from harness.dbcache import image_id
 from harness.dependencies import user_manifests
+from harness.docker_cli import DockerCommandFailed
 from harness.errors import EnvironmentProblem, UsageError
 from harness.modules import module_dirs, read_manifest
 from harness.paths import manifests_dir, private_state_dir, read_json
@@ -350,13 +350,11 @@ def _unresolved_message(output: str, wanted: Sequence[Requirement], returncode: 
 def _docker_build(context: Path, tag: str, config: Config, log: Log) -> None:
     # --network none: the build installs from its context alone, and needs no bridge (a host whose
     # default bridge is missing fails every RUN step otherwise).
-    argv = ["docker", "build", "--pull=false", "--network", "none", "-t", tag, str(context)]
-
     def show(line: str) -> None:
         if line.strip() and not _BUILDER_BANNER.search(line):
             log(f"build: {line}")
 
-    outcome = proc.stream(argv, show, timeout=config.up_timeout)
+    outcome = engine.build_image(context, tag, show, config.up_timeout, network="none")
     if outcome.returncode != 0:
         raise EnvironmentProblem(f"docker build of the requirements image {tag} failed (exit {outcome.returncode})")
 
@@ -376,19 +374,15 @@ def _host_pip() -> list[str]:
 
 
 def _image_id(reference: str, config: Config) -> str | None:
-    return image_id(reference, config.command_timeout)
+    return engine.image_id(reference, config.command_timeout)
 
 
 def _image_user(reference: str, config: Config) -> str:
-    result = proc.run(
-        ["docker", "image", "inspect", "--format", "{{.Config.User}}", reference], timeout=config.command_timeout
-    )
-    return result.stdout.strip() if result.ok else ""
+    return engine.inspect_image(reference, "{{.Config.User}}", config.command_timeout) or ""
 
 
 def _docker_python(image: str, script: str, config: Config) -> proc.Result:
-    argv = ["docker", "run", "--rm", "--network", "none", "--entrypoint", "python3", image, "-c", script]
-    result = proc.run(argv, timeout=config.command_timeout)
+    result = engine.run_image(image, ["-c", script], config.command_timeout, entrypoint="python3")
     if not result.ok:
-        raise EnvironmentProblem(f"could not run python3 in {image}: {result.output.strip()[-300:]}")
+        raise DockerCommandFailed.of(result, f"running python3 in {image}")
     return result

@@ -111,6 +111,7 @@ class GuardedRun(RunPhases):
             summary=self.summary,
             counts=counts,
             analysis=self.analysis,
+            rules_failed=self.rules_failed,
         )
 
     def _build_result(self, ended_in: str, outcome: Outcome) -> RunResult:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import engine, ports, proc
+from harness import docker_cli, engine, ports, proc
 from harness.config import Config
 from harness.errors import ExitCode
 from harness.hashing import content_hash
@@ -64,16 +64,16 @@ def cleanup_check(config: Config) -> tuple[str, bool]:
     """The work order's cleanup proof: `docker ps -a --filter name=<prefix>-agent-test`, plus networks and volumes."""
     name_filter = f"name={config.project_prefix.rstrip('-')}"
     commands = (
-        ["docker", "ps", "-a", "--filter", name_filter],
-        ["docker", "network", "ls", "--filter", name_filter],
-        ["docker", "volume", "ls", "--filter", name_filter],
+        ["ps", "-a", "--filter", name_filter],
+        ["network", "ls", "--filter", name_filter],
+        ["volume", "ls", "--filter", name_filter],
     )
     lines: list[str] = []
     empty = True
-    for argv in commands:
-        result = proc.run(argv, timeout=config.command_timeout)
+    for args in commands:
+        result = docker_cli.run(args, timeout=config.command_timeout, check=False)
         rows = result.stdout.strip().splitlines()
-        lines.append(f"$ {shlex.join(argv)}")
+        lines.append(f"$ docker {shlex.join(args)}")
         lines.extend(rows or ["(no output)"])
         # The first row is the table header; anything more is a leftover.
         empty = empty and result.ok and len(rows) <= 1

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import proc
+from harness import docker_cli, proc
 from harness.compose import Compose
 
 DONE = b"done\n"
@@ -64,7 +64,9 @@ def start(compose: Compose, root: Path, log_path: Path) -> Watchdog:
     argv = [sys.executable, "-m", "harness.watchdog", "--fd", str(read_fd), "--project", compose.project]
     for path in compose.files:
         argv += ["--file", str(path)]
-    env = compose.environment()
+    # The engine this run pinned, named in the environment the watchdog is given (its own CLI calls
+    # then name it with flags again): a context switched meanwhile cannot send it elsewhere.
+    env = {**compose.environment(), **docker_cli.endpoint().cli_env()}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
     try:
         with open(log_path, "ab") as log:

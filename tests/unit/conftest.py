@@ -72,3 +72,12 @@ def kill_later():
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(autouse=True)
+def pinned_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A known engine for every docker argv (no `docker context inspect` in a unit test)."""
+    from harness import docker_cli
+    from tests.unit.pinned import ENDPOINT
+
+    monkeypatch.setattr(docker_cli, "_pinned", ENDPOINT)

@@ -77,3 +77,62 @@ def test_the_import_check_can_fail():
     # The engine's modules do import docker: the walk finds it.
     assert "docker" in reachable("harness.engine")
     assert "psutil" in reachable("harness.cleanup")
+
+
+# --- one way to the engine: docker argvs only from harness.docker_cli; os.environ never written
+
+BUILDER = "harness.docker_cli"
+ENVIRON_WRITES = {"update", "pop", "popitem", "setdefault", "clear", "__setitem__", "__delitem__"}
+
+
+def docker_argvs(source: str) -> list[int]:
+    """Lines of `source` where a list or tuple starts with the literal "docker" (an argv built by hand)."""
+    return sorted(
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.List, ast.Tuple))
+        and node.elts
+        and isinstance(node.elts[0], ast.Constant)
+        and node.elts[0].value == "docker"
+    )
+
+
+def environ_writes(source: str) -> list[int]:
+    """Lines of `source` that change this process's environment."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif isinstance(node, ast.Delete):
+            targets = node.targets
+        if any(isinstance(t, ast.Subscript) and ast.unparse(t.value) == "os.environ" for t in targets):
+            found.append(node.lineno)
+        if isinstance(node, ast.Call):
+            name = ast.unparse(node.func)
+            if name in ("os.putenv", "os.unsetenv") or (
+                name.startswith("os.environ.") and name.rpartition(".")[2] in ENVIRON_WRITES
+            ):
+                found.append(node.lineno)
+    return sorted(found)
+
+
+def test_the_engine_checks_catch_what_they_are_for():
+    assert docker_argvs('proc.run(["docker", "rmi", ref], timeout=1)\nx = ("docker", "ps")') == [1, 2]
+    assert docker_argvs('argv("rmi", ref)\nlabel = ["docker.io", "x"]\nentry["Endpoints"]["docker"]') == []
+    writes = 'os.environ["A"] = "1"\nos.environ.update(b)\ndel os.environ["C"]\nos.putenv("D", "")\nos.environ.pop("E")'
+    assert environ_writes(writes) == [1, 2, 3, 4, 5]
+    assert environ_writes('x = os.environ.get("A")\nenv = {**os.environ, "A": "1"}\nenv["B"] = "2"') == []
+
+
+def test_no_docker_argv_is_built_outside_the_one_builder():
+    found = {name: docker_argvs(path.read_text(encoding="utf-8")) for name, path in MODULES.items() if name != BUILDER}
+    assert {name: lines for name, lines in found.items() if lines} == {}
+    assert docker_argvs(MODULES[BUILDER].read_text(encoding="utf-8")) == []  # even there: one constant, DOCKER
+
+
+def test_the_harness_never_writes_os_environ():
+    found = {name: environ_writes(path.read_text(encoding="utf-8")) for name, path in MODULES.items()}
+    assert {name: lines for name, lines in found.items() if lines} == {}

@@ -8,7 +8,9 @@ import pytest
 
 from harness import proc
 from harness.compose import Compose, is_port_clash
+from harness.docker_cli import DockerCommandFailed
 from harness.errors import EnvironmentProblem
+from tests.unit.pinned import DOCKER
 
 F1 = Path("/repo/docker-compose.agent.yml")
 F2 = Path("/repo/override.yml")
@@ -37,18 +39,18 @@ def calls(monkeypatch):
 def test_argv_order():
     compose = Compose("hub-agent-test-x-1-abc", (F1, F2))
     assert compose.argv("up", "-d") == [
-        "docker", "compose", "-p", "hub-agent-test-x-1-abc", "-f", str(F1), "-f", str(F2), "up", "-d",
+        *DOCKER, "compose", "-p", "hub-agent-test-x-1-abc", "-f", str(F1), "-f", str(F2), "up", "-d",
     ]  # fmt: skip
 
 
 def test_argv_without_files_names_only_the_project():
-    assert Compose("p", ()).argv("down") == ["docker", "compose", "-p", "p", "down"]
+    assert Compose("p", ()).argv("down") == [*DOCKER, "compose", "-p", "p", "down"]
 
 
 def test_up_streams_its_output_and_returns_it(calls):
     seen: list[str] = []
     result = Compose("p", (F1,)).up(timeout=600, on_line=seen.append)
-    assert calls[0]["argv"] == ["docker", "compose", "-p", "p", "-f", str(F1), "up", "-d", "--no-color"]
+    assert calls[0]["argv"] == [*DOCKER, "compose", "-p", "p", "-f", str(F1), "up", "-d", "--no-color"]
     assert calls[0]["timeout"] == 600
     assert seen == ["Container p-db-1  Started", "Container p-odoo-1  Started"]
     assert result.ok and result.output == "Container p-db-1  Started\nContainer p-odoo-1  Started"
@@ -72,14 +74,14 @@ def test_every_compose_process_is_reported_to_the_listener(calls):
 def test_down_removes_volumes_and_orphans_with_a_stop_timeout(calls):
     Compose("p", (F1, F2)).down(stop_timeout=3, timeout=120)
     argv = calls[0]["argv"]
-    assert argv[:8] == ["docker", "compose", "-p", "p", "-f", str(F1), "-f", str(F2)]
-    assert argv[8:] == ["down", "-v", "--remove-orphans", "-t", "3"]
+    assert argv[:10] == [*DOCKER, "compose", "-p", "p", "-f", str(F1), "-f", str(F2)]
+    assert argv[10:] == ["down", "-v", "--remove-orphans", "-t", "3"]
     assert calls[0]["timeout"] == 120
 
 
 def test_exec_argv_has_no_tty():
     argv = Compose("p", (F1,)).exec_argv("odoo", ["odoo", "-d", "db", "--test-tags", "/traction"])
-    assert argv == ["docker", "compose", "-p", "p", "-f", str(F1), "exec", "-T", "odoo",
+    assert argv == [*DOCKER, "compose", "-p", "p", "-f", str(F1), "exec", "-T", "odoo",
                     "odoo", "-d", "db", "--test-tags", "/traction"]  # fmt: skip
 
 
@@ -88,9 +90,13 @@ def test_services_parses_the_config_output(calls):
     assert calls[0]["argv"][-2:] == ["config", "--services"]
 
 
-def test_services_is_empty_when_config_fails(monkeypatch):
+def test_services_fails_with_the_command_its_code_and_its_output_when_config_fails(monkeypatch):
     monkeypatch.setattr(proc, "run", lambda argv, **kw: proc.Result(tuple(argv), 1, "odoo\n", "boom", 0.0))
-    assert Compose("p", (F1,)).services(timeout=60) == []
+    with pytest.raises(DockerCommandFailed) as caught:
+        Compose("p", (F1,)).services(timeout=60)
+    assert caught.value.returncode == 1 and caught.value.argv[-2:] == ("config", "--services")
+    assert caught.value.message == "`docker compose config` failed (exit 1): odoo\nboom"
+    assert caught.value.exit_code == 3
 
 
 def test_logs_returns_both_streams(monkeypatch):

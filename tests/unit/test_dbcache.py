@@ -14,6 +14,7 @@ import pytest
 from harness import dbcache, dependencies, proc
 from harness.config import Config
 from harness.dependencies import Addon, Unresolvable, dependency_closure, user_manifests
+from tests.unit.pinned import DOCKER
 
 IMAGE = {
     "base": Addon([], False, True),
@@ -257,8 +258,8 @@ def test_reap_removes_half_built_stale_and_orphaned_entries_only(
     removed_images: list[str] = []
     listed = [f"{dbcache.REPOSITORY}:{k}" for k in ("fresh", "old", "half", "noentry")]
 
-    def fake_run(argv: list[str], timeout: float) -> proc.Result:
-        if argv[:3] == ["docker", "image", "ls"]:
+    def fake_run(argv: list[str], timeout: float, **kwargs: object) -> proc.Result:
+        if argv[:5] == [*DOCKER, "image", "ls"]:
             # Only this user's entries are listed: another user's are never reaped.
             assert f"label={dbcache.LABEL}.owner={dbcache.cache_owner()}" in argv
             if "dangling=true" in argv:
@@ -268,7 +269,7 @@ def test_reap_removes_half_built_stale_and_orphaned_entries_only(
         listed.remove(argv[-1])
         return proc.Result(tuple(argv), 0, "", "", 0.0)
 
-    monkeypatch.setattr(dbcache.proc, "run", fake_run)
+    monkeypatch.setattr(proc, "run", fake_run)
     _entry(config, "fresh")
     _entry(config, "old", age_days=8)
     _entry(config, "half", complete=False)
@@ -287,7 +288,7 @@ def test_reap_removes_half_built_stale_and_orphaned_entries_only(
 def test_reap_leaves_an_entry_being_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = Config(root=tmp_path, db_cache_dir=tmp_path / "cache")
     monkeypatch.setattr(dbcache, "image_id", lambda ref, timeout: None)
-    monkeypatch.setattr(dbcache.proc, "run", lambda argv, timeout: proc.Result(tuple(argv), 0, "", "", 0.0))
+    monkeypatch.setattr(proc, "run", lambda argv, timeout, **kw: proc.Result(tuple(argv), 0, "", "", 0.0))
     _entry(config, "building", complete=False)
     lock = dbcache.BuildLock(config, "building")
     assert lock.acquire()
@@ -301,17 +302,17 @@ def test_reap_removes_replaced_images_of_this_user(tmp_path: Path, monkeypatch: 
     config = Config(root=tmp_path, db_cache_dir=tmp_path / "cache")
     calls: list[list[str]] = []
 
-    def fake_run(argv: list[str], timeout: float) -> proc.Result:
+    def fake_run(argv: list[str], timeout: float, **kwargs: object) -> proc.Result:
         calls.append(argv)
         out = "sha256:old1\nsha256:old2" if "dangling=true" in argv else ""
         return proc.Result(tuple(argv), 0, out, "", 0.0)
 
-    monkeypatch.setattr(dbcache.proc, "run", fake_run)
+    monkeypatch.setattr(proc, "run", fake_run)
     lines: list[str] = []
     dbcache.reap(config, lines.append, dry_run=True)
-    assert not [c for c in calls if c[:2] == ["docker", "rmi"]] and "would remove 2 replaced" in lines[-1]
+    assert not [c for c in calls if c[:4] == [*DOCKER, "rmi"]] and "would remove 2 replaced" in lines[-1]
     dbcache.reap(config, lines.append)
-    assert ["docker", "rmi", "sha256:old1", "sha256:old2"] in calls
+    assert [*DOCKER, "rmi", "sha256:old1", "sha256:old2"] in calls
     dangling = next(c for c in calls if "dangling=true" in c)
     assert f"label={dbcache.LABEL}.owner={dbcache.cache_owner()}" in dangling
 

@@ -9,6 +9,7 @@ import pytest
 
 from harness import dbcache, dbcache_steps, proc
 from harness.config import Config
+from tests.unit.pinned import DOCKER
 
 KEY = "k" * 24
 
@@ -129,20 +130,20 @@ def test_a_committed_image_without_the_cluster_is_not_an_entry(config: Config, m
     monkeypatch.setattr(dbcache_steps.proc, "stream", lambda *a, **k: proc.StreamResult(0, 1.0, False))
     ran: list[list[str]] = []
 
-    def fake_run(argv: list[str], timeout: float) -> proc.Result:
+    def fake_run(argv: list[str], timeout: float, **kwargs: object) -> proc.Result:
         ran.append(argv)
-        return proc.Result(tuple(argv), 1 if argv[:2] == ["docker", "run"] else 0, "", "", 0.0)
+        return proc.Result(tuple(argv), 1 if argv[:4] == [*DOCKER, "run"] else 0, "", "", 0.0)
 
     monkeypatch.setattr(dbcache_steps.proc, "run", fake_run)
     use, lines = _before_tests(FakeCompose(), _plan(config, "build"), config)
     assert use.state == "uncached" and "does not hold the cluster at /var/lib/postgresql/harness-cache" in lines[0]
-    assert ["docker", "rmi", f"{dbcache.REPOSITORY}:{KEY}"] in ran
+    assert [*DOCKER, "rmi", f"{dbcache.REPOSITORY}:{KEY}"] in ran
     assert not (config.db_cache_dir / KEY / dbcache.ENTRY_FILE).exists()
 
 
 def test_a_good_build_records_the_installed_modules(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dbcache_steps.proc, "stream", lambda *a, **k: proc.StreamResult(0, 1.0, False))
-    monkeypatch.setattr(dbcache_steps.proc, "run", lambda argv, timeout: proc.Result(tuple(argv), 0, "", "", 0.0))
+    monkeypatch.setattr(dbcache_steps.proc, "run", lambda argv, timeout, **kw: proc.Result(tuple(argv), 0, "", "", 0.0))
     use, lines = _before_tests(FakeCompose(installed=["base", "web"]), _plan(config, "build"), config)
     assert use.state == "built", lines
     data = json.loads((config.db_cache_dir / KEY / dbcache.ENTRY_FILE).read_text())

@@ -200,3 +200,11 @@ def test_a_failing_set_up_class_is_named_in_the_message():
     outcome = decide(judgement=FAILED, counts=counts(0, errors=1), analysis=analysis)
     assert outcome.exit_code == 1
     assert outcome.message == "TestX.setUpClass failed: AttributeError: boom (its tests did not run)"
+
+
+def test_a_failed_rule_of_the_run_itself_fails_a_pass_and_is_always_a_reason():
+    below = "coverage 41.0 % is below fail_under 80 %"
+    failed = decide(judgement=PASSED, summary=SUMMARY, rules_failed=[below])
+    assert (failed.exit_code, failed.message, failed.reasons) == (1, below, (below,))
+    already = decide(judgement=FAILED, counts=counts(failures=1), rules_failed=[below])
+    assert already.message == "1 of 3 tests failed" and already.reasons == (*FAILED.reasons, below)
