@@ -22,10 +22,9 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness.config import load_config  # noqa: E402
-from harness.errors import SIGNAL_EXIT_CODES, ExitCode  # noqa: E402
+from harness import ExitCode, load_config  # noqa: E402  (the public API, harness/__init__.py)
 from harness.modules import discover_modules, requested_modules  # noqa: E402
-from harness.validate import DEMONSTRATIONS, Spec  # noqa: E402
+from harness.validation.demonstrations import DEMONSTRATIONS, Spec  # noqa: E402
 
 # nox logs at DEBUG: keep the Docker SDK's HTTP chatter out of the proof logs' console twin.
 for _chatty in ("urllib3", "docker"):
@@ -71,7 +70,8 @@ def finish(code: int, session: nox.Session | None = None) -> None:
     """
     if code == ExitCode.PASSED:
         return
-    if session is None or code in SIGNAL_EXIT_CODES.values() or selected_sessions(session) <= 1:
+    signals = (ExitCode.SIGINT, ExitCode.SIGTERM, ExitCode.SIGHUP)
+    if session is None or code in signals or selected_sessions(session) <= 1:
         raise SystemExit(code)
     if code == ExitCode.NO_TESTS:
         session.skip("exit 5 (no tests): the module has no tests package")

@@ -192,12 +192,16 @@ def compose_for_sweep(config: Config, project: str) -> Compose:
     return Compose(project, config.compose_files, compose_env(config, config.ports[0]))
 
 
+# What the sweep did with a project: `failed` when its teardown left something.
+SweepAction = Literal["removed", "would remove", "kept", "failed"]
+
+
 @dataclasses.dataclass(frozen=True)
 class SweepEntry:
     """One project the sweep looked at and what it decided."""
 
     project: str
-    action: str  # "removed", "would remove", "kept"
+    action: SweepAction
     reason: str
 
 

@@ -95,13 +95,17 @@ def modules_command(config: Config, as_json: bool, changed: str | None = None) -
 
 def validate_command(config: Config, names: list[str], phase: str) -> int:
     """Run validation demonstrations and write their proof under validation/."""
-    from harness.validate import run_validations
+    from harness.validation.demonstrations import run_validations
 
     return run_validations(config, names, interrupt_phase=phase)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (also used by the README's usage section)."""
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser (also used by the README's usage section).
+
+    The `validate` command's names and phases come from harness.validation, which is imported
+    only when `argv` is a `validate` command (or is not given): `run` never loads it.
+    """
     parser = argparse.ArgumentParser(prog="python3 -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run modules' tests, each module's verdict as in its own environment")
@@ -134,21 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
     mods = sub.add_parser("modules", help="list the repository's own modules (not those of dependency_addons)")
     mods.add_argument("--json", action="store_true")
     mods.add_argument("--changed", nargs="?", const="", metavar="REF", help="only the modules a change touches")
-    try:
-        from harness.validate import DEMONSTRATIONS, INTERRUPT_PHASES
-    except ModuleNotFoundError:  # a bare Python without docker/psutil: --help must still work
-        DEMONSTRATIONS, INTERRUPT_PHASES = {}, ("up", "readiness", "tests")
-
     val = sub.add_parser("validate", help="run validation demonstrations (all of them when none is named)")
-    # No `choices=`: argparse rejects an empty list against choices; run_validations checks the names.
-    val.add_argument("names", nargs="*", metavar="NAME", help="one of: " + ", ".join(DEMONSTRATIONS))
-    val.add_argument("--phase", default="tests", choices=INTERRUPT_PHASES, help="where `interrupt` sends SIGINT")
+    if argv is None or argv[:1] == ["validate"]:
+        try:
+            from harness.validation.demonstrations import DEMONSTRATIONS, INTERRUPT_PHASES
+        except ModuleNotFoundError:  # a bare Python without docker/psutil: --help must still work
+            DEMONSTRATIONS, INTERRUPT_PHASES = {}, ("up", "readiness", "tests")
+
+        # No `choices=`: argparse rejects an empty list against choices; run_validations checks the names.
+        val.add_argument("names", nargs="*", metavar="NAME", help="one of: " + ", ".join(DEMONSTRATIONS))
+        val.add_argument("--phase", default="tests", choices=INTERRUPT_PHASES, help="where `interrupt` sends SIGINT")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, dispatch, and map every HarnessError to its documented exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         config = load_config()
         if args.command == "run":

@@ -30,7 +30,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 from harness import engine
 from harness.addons_path import container_folders
@@ -53,6 +53,8 @@ ENTRY_FILE = "entry.json"
 FILESTORE_ROOT = "/var/lib/odoo/filestore"
 
 Log = Callable[[str], None]
+# A hit starts from the entry; a build makes it; off runs without the cache.
+CacheMode = Literal["hit", "build", "off"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +112,7 @@ def _host_content(path: Path) -> str:
 class Plan:
     """What a run does about the cache: `hit`, `build`, or `off` (with the reason)."""
 
-    mode: str
+    mode: CacheMode
     reason: str = ""
     key: str = ""
     image: str = ""
@@ -244,7 +246,7 @@ def plan(config: Config, module: str, resolved: Mapping[str, object]) -> Plan:
     if unusable is not None:
         # Building it again would fail the same way: this key goes uncached until reaped.
         return Plan("off", f"entry {key} is unusable: {unusable}", key)
-    mode = "hit" if is_complete(config, key, timeout) else "build"
+    mode: CacheMode = "hit" if is_complete(config, key, timeout) else "build"
     if mode == "hit":
         _touch(folder / ENTRY_FILE)
     return Plan(mode, "", key, f"{REPOSITORY}:{key}", direct, folder, odoo_id, db_id, module)

@@ -26,9 +26,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import proc
+from harness import Config, load_config, proc
 from harness.compose import Compose, compose_env
-from harness.config import Config, load_config
 from harness.ports import acquire_port
 
 PHASES = ("up", "ready", "database", "tests", "teardown")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,10 +23,22 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of `tree` but those under `if TYPE_CHECKING:` (never imported at run time)."""
+    skipped = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
+    return [node for node in ast.walk(tree) if id(node) not in skipped]
+
+
 def imports(name: str) -> set[str]:
-    """Every module `name` imports, at its top or inside a function (absolute names)."""
+    """Every module `name` imports at run time, at its top or inside a function (absolute names)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
+    for node in _runtime_nodes(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -136,3 +149,47 @@ def test_no_docker_argv_is_built_outside_the_one_builder():
 def test_the_harness_never_writes_os_environ():
     found = {name: environ_writes(path.read_text(encoding="utf-8")) for name, path in MODULES.items()}
     assert {name: lines for name, lines in found.items() if lines} == {}
+
+
+# --- the validation is the proof, not the product: a run never loads it
+
+
+def test_the_run_path_imports_no_validation_module():
+    for start in ("harness.run", "harness.phases", "harness.outcome"):
+        assert not {m for m in reachable(start) if m.startswith("harness.validation")}, start
+
+
+def test_python_m_harness_run_does_not_import_the_validation_package(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.harness]\n")
+    (tmp_path / "addons").mkdir()
+    env = {**os.environ, "HARNESS_ROOT": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "harness", "run", "no_such_module"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-2000:]  # the module does not exist: stopped in preflight
+    imported = {
+        line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "harness.cli" in imported and "harness.run" in imported  # the check sees the run's imports
+    assert not {m for m in imported if m.startswith("harness.validation")}
+    # ... and the validate command does load it, so the check above can fail.
+    listing = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "harness", "validate", "--help"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "harness.validation.demonstrations" in listing.stderr
+
+
+def test_the_public_api_is_small_lazy_and_used_by_the_noxfile_and_tools():
+    import harness
+
+    assert sorted(harness.__all__) == ["Config", "ExitCode", "RunResult", "load_config", "run_module"]
+    from harness.run import run_module
+
+    assert harness.run_module is run_module
+    code = "import sys, harness; harness.Config; print('harness.run' in sys.modules, 'docker' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["False", "False"]  # a name is loaded when asked for, not before
+    for user in ("noxfile.py", "tools/bench.py"):
+        assert "from harness import " in (ROOT / user).read_text(encoding="utf-8"), user

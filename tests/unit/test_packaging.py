@@ -117,6 +117,16 @@ def _can_build_wheels() -> bool:
     return True
 
 
+_ANYWHERE = shutil.ignore_patterns(".git", ".nox", ".venv", "build", "*.egg-info", "__pycache__")
+# The repository's run outputs, at its top only: harness/validation/ is part of the package.
+_AT_THE_TOP = {"artefacts", "validation"}
+
+
+def _ignore_in_copy(folder: str, names: list[str]) -> set[str]:
+    ignored = set(_ANYWHERE(folder, names))
+    return ignored | (_AT_THE_TOP & set(names) if Path(folder) == REPO else set())
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     if not _can_build_wheels():
@@ -127,9 +137,7 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(
         REPO,
         source,
-        ignore=shutil.ignore_patterns(
-            ".git", ".nox", ".venv", "artefacts", "validation", "build", "*.egg-info", "__pycache__"
-        ),
+        ignore=_ignore_in_copy,
     )
     out = tmp / "dist"
     build = "import sys, setuptools.build_meta as b; print(b.build_wheel(sys.argv[1]))"

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from harness.cli import build_parser
-from harness.validate import DEMONSTRATIONS
-from harness.validation_report import Demonstration, proof_markdown, section
+from harness.validation.demonstrations import DEMONSTRATIONS
+from harness.validation.report import Demonstration, proof_markdown, section
 
 ROOT = Path(__file__).resolve().parents[2]
 

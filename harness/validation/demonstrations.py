@@ -29,7 +29,7 @@ from harness.phases import PHASE_MARK
 from harness.proof import HARNESS_TAG, tail
 from harness.result import RunResult
 from harness.run import run_module
-from harness.validation_report import Demonstration, proof_markdown, write_proof_folder
+from harness.validation.report import Demonstration, proof_markdown, write_proof_folder
 
 LOG_TAIL = 100
 INJECTED_TEST = '''from odoo.tests import TransactionCase
@@ -87,10 +87,10 @@ def _folder(config: Config, name: str) -> Path:
     return folder
 
 
-def _collect(demo: Demonstration, config: Config, exit_code: int | None) -> None:
+def _collect(demo: Demonstration, config: Config, observed_exit: int | None) -> None:
     """Record the exit code, keep the test log and its tail, and check that nothing was left."""
     assert demo.folder is not None
-    demo.exit_code = exit_code
+    demo.observed_exit = observed_exit
     if config.log_file.is_file():
         shutil.copy2(config.log_file, demo.folder / config.log_file.name)
     demo.log_tail = tail(config.log_file, LOG_TAIL)
@@ -329,7 +329,7 @@ def run_one(config: Config, name: str, options: Options) -> Demonstration:
     demo.ok = not demo.failures
     write_proof_folder(demo, known_secrets(config))
     verdict = "PROVEN" if demo.ok else "NOT PROVEN"
-    print(f"{HARNESS_TAG} validate: {name}: {verdict} (exit {demo.exit_code}, {demo.seconds} s)", flush=True)
+    print(f"{HARNESS_TAG} validate: {name}: {verdict} (exit {demo.observed_exit}, {demo.seconds} s)", flush=True)
     for failed in demo.failures:
         print(f"{HARNESS_TAG} validate:   failed check: {failed}", flush=True)
     return demo

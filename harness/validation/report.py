@@ -20,7 +20,7 @@ class Demonstration:
     title: str
     command: str
     expected: str
-    exit_code: int | None = None
+    observed_exit: int | None = None  # the exit code the demonstrated command ended with
     ok: bool = False
     checks: list[str] = dataclasses.field(default_factory=list)
     failures: list[str] = dataclasses.field(default_factory=list)
@@ -41,14 +41,14 @@ def write_proof_folder(demo: Demonstration, secrets: Iterable[str] = ()) -> None
     assert demo.folder is not None
     secrets = list(secrets)
     (demo.folder / "command.txt").write_text(redact_text(demo.command, secrets) + "\n", encoding="utf-8")
-    (demo.folder / "exit_code.txt").write_text(f"{demo.exit_code}\n", encoding="utf-8")
+    (demo.folder / "exit_code.txt").write_text(f"{demo.observed_exit}\n", encoding="utf-8")
     (demo.folder / "cleanup.txt").write_text(redact_text(demo.cleanup_check, secrets) + "\n", encoding="utf-8")
     data = {
         "name": demo.name,
         "title": demo.title,
         "command": demo.command,
         "expected": demo.expected,
-        "exit_code": demo.exit_code,
+        "exit_code": demo.observed_exit,
         "proven": demo.ok,
         "checks": demo.checks,
         "failed_checks": demo.failures,
@@ -71,11 +71,11 @@ def proof_markdown(config: Config, demos: list[Demonstration]) -> str:
             "",
             "```bash",
             demo.command,
-            f'echo "Exit code: $?"  # {demo.exit_code}',
+            f'echo "Exit code: $?"  # {demo.observed_exit}',
             "```",
             "",
             f"**Result:** {'PROVEN' if demo.ok else 'NOT PROVEN'} — expected {demo.expected}; "
-            f"exit code {demo.exit_code}; {demo.seconds} s.",
+            f"exit code {demo.observed_exit}; {demo.seconds} s.",
             "",
         ]
         out += [f"- [x] {check}" for check in demo.checks] + [f"- [ ] {failed}" for failed in demo.failures] + [""]
