@@ -1,4 +1,4 @@
-"""Teardown of one project, verified by label; owner records; the sweep of dead runs' projects."""
+"""Cleaning up: one project's teardown, verified by label, and the sweep of dead runs' projects (by owner record)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What one run produced: its phases' times and the RunResult every caller reads (result.json)."""
+"""What one run produced, as every caller reads it: RunResult (result.json), its counts and failing tests."""
 
 from __future__ import annotations
 

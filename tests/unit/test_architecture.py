@@ -193,3 +193,12 @@ def test_the_public_api_is_small_lazy_and_used_by_the_noxfile_and_tools():
     assert result.stdout.split() == ["False", "False"]  # a name is loaded when asked for, not before
     for user in ("noxfile.py", "tools/bench.py"):
         assert "from harness import " in (ROOT / user).read_text(encoding="utf-8"), user
+
+
+def test_each_module_says_its_one_job_in_its_first_line():
+    first_lines = {
+        name: (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "") for name, path in MODULES.items()
+    }
+    missing = sorted(name for name, doc in first_lines.items() if not doc.strip())
+    assert missing == []
+    assert sorted(name for name, doc in first_lines.items() if not doc.splitlines()[0].rstrip().endswith(".")) == []
