@@ -13,7 +13,7 @@ from harness.config import Config
 from harness.errors import EnvironmentProblem
 from harness.odoo_command import known_secrets, shown_setting
 from harness.run import GuardedRun
-from harness.validation_report import Demonstration, write_proof_folder
+from harness.validation.report import Demonstration, write_proof_folder
 
 PASSWORD = "Sup3r-Secret-pw-42"
 
