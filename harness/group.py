@@ -64,7 +64,7 @@ def cache_groups(config: Config, modules: Sequence[str]) -> dict[str, str]:
     if not config.db_cache:
         return dict.fromkeys(modules, UNCACHED)
     compose = Compose(f"{config.project_prefix}plan", config.compose_files, compose_env(config, config.port_range[0]))
-    images = dbcache_steps.service_images(compose, config)
+    images = dbcache.service_images(dbcache_steps.resolved_config(compose, config))
     odoo_ref = images.get(config.odoo_service)
     odoo_id = dbcache.image_id(odoo_ref, config.command_timeout) if odoo_ref else None
     if not odoo_ref or odoo_id is None:

@@ -33,6 +33,7 @@ from harness import compose as compose_mod
 from harness.cleanup import remove_owner, sweep, teardown, write_owner
 from harness.compose import Compose, compose_env
 from harness.config import Config
+from harness.dbcache import service_images
 from harness.errors import EnvironmentProblem, HarnessError
 from harness.modules import check_module, has_tests
 from harness.naming import project_name
@@ -216,7 +217,7 @@ class RunPhases:
         self.image_files = requirements.for_run(
             self.config,
             self.module,
-            dbcache_steps.service_images(probe, self.config) if wanted else {},
+            service_images(dbcache_steps.resolved_config(probe, self.config)) if wanted else {},
             self.artefacts,
             self.log.harness,
             self.extra_requirements,

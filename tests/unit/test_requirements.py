@@ -94,3 +94,26 @@ def test_the_override_puts_the_odoo_service_on_the_image(tmp_path):
     config = Config(root=tmp_path)
     written = requirements.override_file(config, "hub-harness-req:abc", tmp_path / "o.yml")
     assert yaml.safe_load(written.read_text()) == {"services": {"odoo": {"image": "hub-harness-req:abc"}}}
+
+
+def test_a_run_resolves_its_images_then_asks_for_the_requirements_image(tmp_path, monkeypatch):
+    """RunPhases.prepare_image, without Docker: the resolved odoo image goes to for_run, its override is kept."""
+    from harness import dbcache_steps
+    from harness.phases import RunPhases
+
+    (tmp_path / "addons" / "m").mkdir(parents=True)
+    (tmp_path / "addons" / "m" / "__manifest__.py").write_text("{'name': 'm'}")
+    (tmp_path / "test-requirements.txt").write_text("odoo-test-helper\n")
+    config = Config(root=tmp_path).with_overrides(artefacts_dir=Path("artefacts"))
+    monkeypatch.setattr(dbcache_steps, "resolved_config", lambda compose, cfg: {"services": {"odoo": {"image": "o:1"}}})
+    asked = {}
+
+    def for_run(cfg, module, images, folder, log, extra):
+        asked.update(module=module, images=dict(images), extra=list(extra))
+        return (folder / "requirements.override.yml",)
+
+    monkeypatch.setattr(requirements, "for_run", for_run)
+    phases = RunPhases(config, "m")
+    phases.prepare_image()
+    assert asked == {"module": "m", "images": {"odoo": "o:1"}, "extra": []}
+    assert phases.override_files()[-1].name == "requirements.override.yml"
