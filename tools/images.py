@@ -46,6 +46,7 @@ REPOSITORY = "hub-harness"
 # The tags users and compose files name (ODOO_IMAGE, POSTGRES_IMAGE); each points at a content tag.
 ODOO_ALIAS = f"{REPOSITORY}/odoo:18.0"
 POSTGRES_ALIAS = f"{REPOSITORY}/postgres:15"
+POSTGRES17_ALIAS = f"{REPOSITORY}/postgres:17"
 STANDIN_ALIAS = f"{REPOSITORY}/standin-odoo:current"
 QUICK_TIMEOUT = 60.0
 BUILD_TIMEOUT = 1200.0
@@ -66,6 +67,7 @@ class ImageSpec:
     alias: str
     dockerfile: Path
     files: tuple[tuple[str, Path], ...]
+    base: rootfs.BaseSpec = rootfs.BOOKWORM
 
     def reference(self, base_ref: str) -> str:
         """repository/name:<hash of the base reference, the Dockerfile and every context file>."""
@@ -79,17 +81,17 @@ def content_hash(entries: Iterable[tuple[str, Path]], extra: Iterable[str] = ())
     return hashing.content_hash(entries, extra)[:12]
 
 
-def base_reference() -> str:
-    """The base image's reference: a hash of everything that goes into its root filesystem."""
+def base_reference(spec: rootfs.BaseSpec = rootfs.BOOKWORM) -> str:
+    """A base image's reference: a hash of everything that goes into its root filesystem."""
     extra = [
         f"builder={BUILDER_VERSION}",
-        f"suite={rootfs.SUITE}",
-        f"variant={rootfs.VARIANT}",
-        "packages=" + ",".join(sorted(rootfs.PACKAGES)),
-        "excludes=" + ",".join(rootfs.ROOTFS_EXCLUDES),
-        "changes=" + "\n".join(rootfs.IMPORT_CHANGES),
+        f"suite={spec.suite}",
+        f"variant={spec.variant}",
+        "packages=" + ",".join(sorted(spec.packages)),
+        "excludes=" + ",".join(spec.excludes),
+        "changes=" + "\n".join(spec.changes),
     ]
-    return f"{REPOSITORY}/base:{content_hash([], extra=extra)}"
+    return f"{REPOSITORY}/{spec.name}:{content_hash([], extra=extra)}"
 
 
 def odoo_spec(source: Path, root: Path = REPO_ROOT) -> ImageSpec:
@@ -112,13 +114,24 @@ def odoo_spec(source: Path, root: Path = REPO_ROOT) -> ImageSpec:
 
 
 def postgres_spec(root: Path = REPO_ROOT) -> ImageSpec:
-    """PostgreSQL 15 with an official-like entrypoint."""
+    """PostgreSQL 15 (Debian bookworm's) with an official-like entrypoint."""
     context = root / "images" / "postgres"
     return ImageSpec(
         name="postgres",
         alias=POSTGRES_ALIAS,
         dockerfile=context / "Dockerfile",
         files=(("docker-entrypoint.sh", context / "docker-entrypoint.sh"),),
+    )
+
+
+def postgres17_spec(root: Path = REPO_ROOT) -> ImageSpec:
+    """PostgreSQL 17 (Debian trixie's), the same Dockerfile and entrypoint, on a base of its own."""
+    return dataclasses.replace(
+        postgres_spec(root),
+        name="postgres17",
+        alias=POSTGRES17_ALIAS,
+        dockerfile=root / "images" / "postgres17" / "Dockerfile",
+        base=rootfs.TRIXIE_POSTGRES_17,
     )
 
 
@@ -152,19 +165,22 @@ def odoo_source_from_env() -> Path:
 
 def ensure_images(specs: Sequence[ImageSpec], *, force: bool = False, log: Log = print) -> dict[str, str]:
     """Build what is missing (everything with `force`), point each alias at it; {alias: reference}."""
-    base_ref = base_reference()
-    wanted = {spec.alias: (spec, spec.reference(base_ref)) for spec in specs}
+    wanted = {spec.alias: (spec, spec.reference(base_reference(spec.base))) for spec in specs}
     _require_docker()
     with _build_lock():
         missing = [(spec, ref) for spec, ref in wanted.values() if force or not _image_exists(ref)]
-        if missing and (force or not _image_exists(base_ref)):
-            rootfs.build_base(base_ref, log)
+        built_bases: set[str] = set()
         for spec, ref in missing:
+            base_ref = base_reference(spec.base)
+            if base_ref not in built_bases and (force or not _image_exists(base_ref)):
+                rootfs.build_base(base_ref, log, spec.base)
+            built_bases.add(base_ref)
             _build_from_base(spec, ref, base_ref, no_cache=force, log=log)
         for alias, (_spec, ref) in wanted.items():
             rootfs.run_checked(["docker", "tag", ref, alias], timeout=QUICK_TIMEOUT, what=f"tagging {alias}")
         if missing:
-            _remove_stale_tags([base_ref, *(ref for _spec, ref in wanted.values())])
+            bases = {base_reference(spec.base) for spec, _ref in wanted.values()}
+            _remove_stale_tags([*sorted(bases), *(ref for _spec, ref in wanted.values())])
     return {alias: ref for alias, (_spec, ref) in wanted.items()}
 
 
@@ -223,7 +239,9 @@ def _build_from_base(spec: ImageSpec, ref: str, base_ref: str, *, no_cache: bool
         context = Path(tmp)
         for name, source in spec.files:
             _place(source, context / name)
-        cmd = ["docker", "build", "-f", str(spec.dockerfile), "--build-arg", f"BASE={base_ref}", "-t", ref]
+        # --network none: the builds copy local files only, and need no bridge network.
+        cmd = ["docker", "build", "--network", "none", "-f", str(spec.dockerfile), "--build-arg", f"BASE={base_ref}"]
+        cmd += ["-t", ref]
         if no_cache:
             cmd.append("--no-cache")
         cmd.append(str(context))
@@ -290,6 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--odoo-source", type=Path, help=f"Odoo 18 archive or source tree (default: ${ODOO_SOURCE_ENV})"
     )
+    parser.add_argument(
+        "--postgres17", action="store_true", help=f"also {POSTGRES17_ALIAS} (Debian trixie's PostgreSQL 17)"
+    )
     parser.add_argument("--force", action="store_true", help="rebuild every image, the base included")
     args = parser.parse_args(argv)
     try:
@@ -298,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             specs.append(odoo_spec(args.odoo_source or odoo_source_from_env()))
         if args.standin:
             specs.append(standin_spec())
+        if args.postgres17:
+            specs.append(postgres17_spec())
         built = ensure_images(specs, force=args.force, log=lambda line: print(line, file=sys.stderr))
     except EnvironmentProblem as exc:
         print(f"error: {exc.message}", file=sys.stderr)

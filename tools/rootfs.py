@@ -7,6 +7,7 @@ $HARNESS_DEBIAN_MIRROR, or else debootstrap's own default.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -67,6 +68,39 @@ IMPORT_CHANGES: tuple[str, ...] = (
 )
 MIRROR_ENV = "HARNESS_DEBIAN_MIRROR"
 
+
+@dataclasses.dataclass(frozen=True)
+class BaseSpec:
+    """One debootstrapped base: the Debian suite, what is installed into it, what the image leaves out."""
+
+    suite: str
+    packages: tuple[str, ...]
+    excludes: tuple[str, ...]
+    variant: str = VARIANT
+    changes: tuple[str, ...] = IMPORT_CHANGES
+    name: str = "base"  # the repository: hub-harness/<name>:<hash of the above>
+
+
+BOOKWORM = BaseSpec(SUITE, PACKAGES, ROOTFS_EXCLUDES)
+
+
+def _postgres_excludes(major: int) -> tuple[str, ...]:
+    """What a PostgreSQL-only base leaves out: caches and docs, Debian's own cluster, LLVM (JIT is off)."""
+    common = tuple(e for e in ROOTFS_EXCLUDES if "postgresql" not in e)
+    return (
+        *common,
+        f"./var/lib/postgresql/{major}/main",
+        f"./etc/postgresql/{major}/main",
+        f"./usr/lib/postgresql/{major}/lib/llvmjit*",
+        f"./usr/lib/postgresql/{major}/lib/bitcode",
+    )
+
+
+# PostgreSQL 17 (the newest Odoo 18 supports) from Debian trixie, for the db image only.
+TRIXIE_POSTGRES_17 = BaseSpec(
+    "trixie", ("ca-certificates", "postgresql-17"), _postgres_excludes(17), name="base-trixie-postgres17"
+)
+
 QUICK_TIMEOUT = 60.0
 DEBOOTSTRAP_TIMEOUT = 1200.0
 APT_TIMEOUT = 1800.0
@@ -76,36 +110,37 @@ _OUTPUT_TAIL_LINES = 40
 Log = Callable[[str], None]
 
 
-def build_base(ref: str, log: Log) -> None:
-    """debootstrap bookworm, apt-get install PACKAGES inside it, and import it as `ref`."""
+def build_base(ref: str, log: Log, spec: BaseSpec = BOOKWORM) -> None:
+    """debootstrap the spec's suite (bookworm), apt-get install its packages inside it, import it as `ref`."""
     if shutil.which("debootstrap") is None:
         raise EnvironmentProblem("debootstrap is not installed: it is needed once to build the base image")
     if os.geteuid() != 0:
         raise EnvironmentProblem("building the base image runs debootstrap and chroot, which need root")
-    mirror = debian_mirror(SUITE)
+    # One mirror serves every suite: the one apt uses for bookworm also has trixie.
+    mirror = debian_mirror(spec.suite) or debian_mirror(SUITE)
     started = time.monotonic()
-    log(f"building {ref}: debootstrap {SUITE}, then {len(PACKAGES)} packages; takes a few minutes")
+    log(f"building {ref}: debootstrap {spec.suite}, then {len(spec.packages)} packages; takes a few minutes")
     workdir = Path(tempfile.mkdtemp(prefix="harness-rootfs-"))
     rootfs = workdir / "rootfs"
     try:
         # No mirror known (an Ubuntu machine, say): debootstrap's own default serves bookworm.
         run_checked(
-            ["debootstrap", f"--variant={VARIANT}", SUITE, str(rootfs), *([mirror] if mirror else [])],
+            ["debootstrap", f"--variant={spec.variant}", spec.suite, str(rootfs), *([mirror] if mirror else [])],
             timeout=DEBOOTSTRAP_TIMEOUT,
             what="debootstrap",
         )
         log(f"debootstrap done in {time.monotonic() - started:.0f} s; installing packages")
         # Passing the whole list to debootstrap --include fails while configuring packages;
         # apt-get inside the chroot, with /proc mounted, does not.
-        _install_packages(rootfs)
-        _import_rootfs(rootfs, ref)
+        _install_packages(rootfs, spec.packages)
+        _import_rootfs(rootfs, ref, spec)
     finally:
         _remove_rootfs(workdir, log)
     log(f"built {ref} in {time.monotonic() - started:.0f} s")
 
 
-def _install_packages(rootfs: Path) -> None:
-    """apt-get install PACKAGES in the chroot; no service starts (policy-rc.d says no)."""
+def _install_packages(rootfs: Path, packages: Sequence[str] = PACKAGES) -> None:
+    """apt-get install `packages` in the chroot; no service starts (policy-rc.d says no)."""
     policy = rootfs / "usr" / "sbin" / "policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n", encoding="utf-8")
     policy.chmod(0o755)
@@ -119,7 +154,7 @@ def _install_packages(rootfs: Path) -> None:
         chroot = ["chroot", str(rootfs)]
         update = [*chroot, "apt-get", "update", "-qq"]
         run_checked(update, timeout=APT_TIMEOUT, what="apt-get update in the chroot", env=env)
-        install = [*chroot, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES]
+        install = [*chroot, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
         run_checked(install, timeout=APT_TIMEOUT, what="apt-get install in the chroot", env=env)
         run_checked([*chroot, "apt-get", "clean"], timeout=QUICK_TIMEOUT, what="apt-get clean", env=env)
     finally:
@@ -171,13 +206,13 @@ def _mirror_from_one_line(text: str, suite: str) -> str | None:
     return None
 
 
-def _import_rootfs(rootfs: Path, ref: str) -> None:
+def _import_rootfs(rootfs: Path, ref: str, spec: BaseSpec = BOOKWORM) -> None:
     """Stream `tar` of the root filesystem into `docker import - ref`."""
     tar_cmd = ["tar", "--numeric-owner", "-C", str(rootfs)]
-    tar_cmd += [f"--exclude={pattern}" for pattern in ROOTFS_EXCLUDES]
+    tar_cmd += [f"--exclude={pattern}" for pattern in spec.excludes]
     tar_cmd += ["-cf", "-", "."]
     import_cmd = ["docker", "import"]
-    for change in IMPORT_CHANGES:
+    for change in spec.changes:
         import_cmd += ["--change", change]
     import_cmd += ["-", ref]
     deadline = time.monotonic() + IMPORT_TIMEOUT

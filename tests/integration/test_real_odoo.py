@@ -35,7 +35,16 @@ from tests.integration.conftest import (
     record_verdict,
     standin_env,
 )
-from tools.images import ODOO_ALIAS, POSTGRES_ALIAS, ensure_images, odoo_source_from_env, odoo_spec, postgres_spec
+from tools.images import (
+    ODOO_ALIAS,
+    POSTGRES17_ALIAS,
+    POSTGRES_ALIAS,
+    ensure_images,
+    odoo_source_from_env,
+    odoo_spec,
+    postgres17_spec,
+    postgres_spec,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +78,7 @@ CASES = [
     Case("erroring test", "fixture_error", 1, 1, "0 failed, 1 error(s)"),
     Case("test import error", "fixture_importerror", 1, 255, "could not be installed"),
     Case("module not in the addons path", "fixture_absent", 2, None, "not found in addons path"),
-    Case("module with no tests", "fixture_notests", 5, 0, "has no tests package", message="no tests package"),
+    Case("module with no tests", "fixture_notests", 5, 0, "fixture_notests: 0 tests", message="has no tests package"),
     Case("all tests skipped", "fixture_allskipped", 1, 0, "skipped"),
     Case("view ParseError at install", "fixture_parseerror", 1, 255, "could not be installed"),
     Case("missing dependency", "fixture_missingdep", 1, 255, "fixture_no_such_dependency"),
@@ -85,7 +94,7 @@ CASES = [
         1,
         1,
         "0 failed, 1 error(s) of 0 tests: TestBroken.setUpClass (AttributeError",
-        message="TestBroken.setUpClass failed: AttributeError: 'res.partner' object has no attribute",
+        message="TestBroken.setUpClass failed: AttributeError: type object 'TestBroken' has no attribute",
     ),
 ]
 
@@ -215,7 +224,8 @@ def test_a_db_image_that_ignores_pgdata_is_found_unusable_and_runs_go_uncached(
 ) -> None:
     image = f"hub-harness-test/postgres-ignores-pgdata:{os.environ.get('HARNESS_TEST_PREFIX', 'hit')}"
     built = subprocess.run(
-        ["docker", "build", "-q", "--build-arg", f"BASE={POSTGRES_ALIAS}", "-t", image, str(PGDATA_IGNORING)],
+        ["docker", "build", "-q", "--network", "none", "--build-arg", f"BASE={POSTGRES_ALIAS}", "-t", image,
+         str(PGDATA_IGNORING)],
         capture_output=True, text=True, timeout=600, check=False, env={**os.environ, "DOCKER_BUILDKIT": "0"},
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
@@ -235,6 +245,30 @@ def test_a_db_image_that_ignores_pgdata_is_found_unusable_and_runs_go_uncached(
     # The second run knows it from the first: it says so and does not try to build again.
     assert "database cache not used: entry" in second.output and "is unusable" in second.output
     assert "database cache miss" not in second.output
+    assert prefix_leftovers(client) == []
+
+
+def test_the_cache_builds_and_hits_on_postgresql_17(
+    real_images: dict[str, str], tmp_path: Path, client: object
+) -> None:
+    # Debian trixie's PostgreSQL 17, built the way the project builds its own (reused by content).
+    ensure_images([postgres17_spec()])
+    version = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", "--entrypoint", "postgres", POSTGRES17_ALIAS, "--version"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert "(PostgreSQL) 17." in version, version
+    cache = tmp_path / "cache"
+    case = next(c for c in CASES if c.module == "fixture_pass")
+    first, second = (
+        run_case(case, tmp_path / name, POSTGRES_IMAGE=POSTGRES17_ALIAS, HARNESS_DB_CACHE_DIR=str(cache))
+        for name in ("build", "hit")
+    )
+    for outcome in (first, second):
+        assert_case(case, outcome)
+    assert first.result["db_cache"]["state"] == "built", first.result["db_cache"]
+    assert second.result["db_cache"]["state"] == "hit", second.result["db_cache"]
+    assert "init db" not in second.output  # the test process started from the entry's database
     assert prefix_leftovers(client) == []
 
 

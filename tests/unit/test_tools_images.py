@@ -50,8 +50,21 @@ def test_an_odoo_source_must_be_odoo(tmp_path: Path, monkeypatch: pytest.MonkeyP
         images.odoo_source_from_env()
 
 
+def test_postgres_17_is_the_same_image_on_a_trixie_base_of_its_own() -> None:
+    pg15, pg17 = images.postgres_spec(), images.postgres17_spec()
+    assert pg17.base.suite == "trixie" and "postgresql-17" in pg17.base.packages
+    assert images.base_reference(pg17.base).startswith("hub-harness/base-trixie-postgres17:")
+    assert images.base_reference(pg17.base) != images.base_reference()
+    assert pg17.files == pg15.files  # the one entrypoint
+    # Its Dockerfile is the 15 one with 17 for 15 (and its own header comment).
+    body = [line for line in pg17.dockerfile.read_text().splitlines() if not line.startswith("#")]
+    expected = [line for line in pg15.dockerfile.read_text().splitlines() if not line.startswith("#")]
+    assert body == [line.replace("/postgresql/15/", "/postgresql/17/") for line in expected]
+    assert all("postgresql/15" not in exclude for exclude in pg17.base.excludes)
+
+
 def test_every_spec_file_exists() -> None:
-    for spec in (images.standin_spec(), images.postgres_spec()):
+    for spec in (images.standin_spec(), images.postgres_spec(), images.postgres17_spec()):
         assert spec.dockerfile.is_file(), spec.dockerfile
         for _name, path in spec.files:
             assert path.exists(), path

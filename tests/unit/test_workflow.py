@@ -170,7 +170,8 @@ def test_integration_job_builds_real_odoo_images_from_the_official_18_archive(wo
     assert names.index(source["name"]) < names.index(build["name"]) < names.index(run["name"])
     restore = step_using(workflow, "integration", "actions/cache/restore")
     save = step_using(workflow, "integration", "actions/cache/save")
-    assert "hashFiles('tools/images.py')" in restore["with"]["key"]
+    assert "hashFiles('tools/images.py', 'tools/rootfs.py')" in restore["with"]["key"]
+    assert "--postgres17" in build["run"]
     assert save["with"]["key"] == "${{ steps.base-cache.outputs.cache-primary-key }}"
     assert save["if"] == "steps.base-cache.outputs.cache-hit != 'true'"
 
