@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal, TextIO
@@ -31,14 +31,15 @@ from harness import batch_report, github, proc
 from harness.batch_report import ModuleOutcome
 from harness.config import Config
 from harness.errors import SIGNAL_EXIT_CODES, ExitCode
+from harness.outcome import combined_exit_code  # noqa: F401 - the command's code, decided there
 from harness.proof import ProofLog
 from harness.records import utc_stamp
 from harness.signals import HANDLED_SIGNALS, signal_name
 
 Mode = Literal["grouped", "isolated"]
 MODES: tuple[Mode, ...] = ("grouped", "isolated")
-# Issue 17's "no tests" code: a module without tests does not fail the command.
-NO_TESTS = 5
+# A module without tests does not fail the command (harness.outcome.combined_exit_code).
+NO_TESTS = int(ExitCode.NO_TESTS)
 # How often the loop looks at its children when none of them prints anything.
 POLL = 0.2
 # What a GiB of memory means to `-j`: a run (Odoo server, test process, PostgreSQL) takes about 1.
@@ -99,21 +100,6 @@ def plan_jobs(modules: Sequence[str], groups: Mapping[str, str], mode: Mode, job
             else:
                 planned.append(Job(f"group-{chunk[0]}", chunk, True))
     return sorted(planned, key=lambda job: -len(job.modules))
-
-
-def combined_exit_code(codes: Iterable[int]) -> int:
-    """0 when every module passed or has no tests; else the most severe: a signal, then 3, 2, 1."""
-
-    def rank(code: int) -> int:
-        if code in SIGNAL_EXIT_CODES.values():
-            return 5
-        return {ExitCode.PASSED: 0, NO_TESTS: 0, ExitCode.TESTS_FAILED: 1, ExitCode.USAGE: 2}.get(code, 3)
-
-    worst = ExitCode.PASSED
-    for code in codes:
-        if rank(code) > rank(worst):
-            worst = code
-    return int(worst)
 
 
 class Batch:

@@ -14,12 +14,13 @@ exit-code table:
 | a signal came (SIGHUP, SIGINT, SIGTERM), at any point      | 129, 130, 143 | INTERRUPTED |
 
 A new outcome is one more row: its code in harness.errors.ExitCode and HEADLINES, its case here.
+A command over several modules ends with `combined_exit_code` of their outcomes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from harness.errors import SIGNAL_EXIT_CODES, ExitCode, HarnessError, Interrupted, headline
@@ -164,3 +165,19 @@ def decide_member(
     code = group.exit_code if group.exit_code != ExitCode.PASSED else ExitCode.ENVIRONMENT
     where = "during its tests" if started else "before its tests"
     return Outcome(code, headline(code), f"the group's run ended {where}: {group.message}")
+
+
+def combined_exit_code(codes: Iterable[int]) -> int:
+    """A command over several modules: 0 when every module passed or has no tests; else the most
+    severe of their codes: a signal, then 3, 2, 1 (harness.batch, `run A B`, `run-group`)."""
+
+    def rank(code: int) -> int:
+        if code in SIGNAL_EXIT_CODES.values():
+            return 5
+        return {ExitCode.PASSED: 0, ExitCode.NO_TESTS: 0, ExitCode.TESTS_FAILED: 1, ExitCode.USAGE: 2}.get(code, 3)
+
+    worst: int = ExitCode.PASSED
+    for code in codes:
+        if rank(code) > rank(worst):
+            worst = code
+    return int(worst)
