@@ -38,7 +38,8 @@ class Pinned(NamedTuple):
     test_helper: bool  # its tests import odoo_test_helper (from test-requirements.txt)
 
 
-# name -> release, measured with plain_odoo_argv on hub-harness/odoo:18.0 (Odoo 18.0-20250506): each
+# name -> release (18 addons, 7 importing odoo_test_helper), measured with plain_odoo_argv on
+# hub-harness/odoo:18.0 (Odoo 18.0-20250506): each
 # exited 0 with 0 failed, 0 errors of `tests` tests. `auditlog` and `base_name_search_improved` are
 # the last releases before their tests import SETATTR_SOURCES (which this Odoo does not have).
 # `base_sequence_option` also names odoo_test_helper in its manifest's external_dependencies.
@@ -58,6 +59,9 @@ PINNED: dict[str, Pinned] = {
     "base_view_inheritance_extension": Pinned("18.0.1.0.3.3", 8, False),
     "date_range": Pinned("18.0.5.0.2.2", 19, True),
     "jsonifier": Pinned("18.0.1.1.1", 18, False),
+    "mail_composer_cc_bcc": Pinned("18.0.1.0.3", 13, False),
+    "mail_tracking": Pinned("18.0.1.0.11.2", 35, False),
+    "scheduler_error_mailer": Pinned("18.0.1.0.0.9", 2, False),
 }
 
 # The package OCA's test-requirements.txt names for FakeModelLoader.
