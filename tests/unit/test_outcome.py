@@ -208,3 +208,16 @@ def test_a_failed_rule_of_the_run_itself_fails_a_pass_and_is_always_a_reason():
     assert (failed.exit_code, failed.message, failed.reasons) == (1, below, (below,))
     already = decide(judgement=FAILED, counts=counts(failures=1), rules_failed=[below])
     assert already.message == "1 of 3 tests failed" and already.reasons == (*FAILED.reasons, below)
+
+
+def test_a_grouped_module_keeps_its_own_judgement_or_ends_as_its_group_did():
+    from harness.outcome import decide_member
+
+    group = decide(judgement=None, stops=[stop(EnvironmentProblem("engine gone"), "tests")])
+    judged = decide_member(FAILED, group=group, started=True, counts=counts(failures=1), cleanup=CLEAN)
+    assert (judged.exit_code, judged.message) == (1, "1 of 3 tests failed")
+    never = decide_member(None, group=group, started=False)
+    assert (never.exit_code, never.message) == (3, "the group's run ended before its tests: engine gone")
+    passed_group = decide(judgement=None, judged=False)
+    assert passed_group.exit_code == 0
+    assert decide_member(None, group=passed_group, started=True).exit_code == 3  # never judged: never a pass
