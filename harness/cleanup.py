@@ -23,29 +23,52 @@ from harness.paths import owners_dir, private_state_dir, read_json
 from harness.proof import write_json
 from harness.records import CleanupReport, Resources
 
+# A label check the engine did not answer (restarting, or its connection lost) is tried this often
+# before the project is reported as possibly left.
+CHECK_ATTEMPTS = 3
+CHECK_RETRY_PAUSE = 2.0
+
+
+def unknown_leftovers(project: str) -> Resources:
+    """What the result names when the engine could not be asked: the whole project, maybe left."""
+    return Resources(containers=(f"<unknown: the engine did not answer; project {project} may be left>",))
+
+
+def _describe(exc: Exception) -> str:
+    return exc.message if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+
 
 def teardown(compose: Compose, client_factory: Callable[[], DockerClient], config: Config) -> CleanupReport:
-    """`down -v --remove-orphans`, then check the label; force-remove by exact label whatever stayed."""
+    """`down -v --remove-orphans`, then check the label; force-remove by exact label whatever stayed.
+
+    Never raises for the engine's faults: an SDK error (connection lost, API error, an engine
+    restarting) is retried, then reported with the project named as possibly left.
+    """
     started = time.monotonic()
     down_code: int | None = None
     error = ""
     try:
         down_code = compose.down(config.stop_timeout, config.down_timeout).returncode
-    except HarnessError as exc:
-        error = exc.message
+    except Exception as exc:  # noqa: BLE001 - the label check below still runs
+        error = _describe(exc)
     forced = False
-    try:
-        client = client_factory()
-        left = engine.project_resources(client, compose.project)
-        if not left.empty:
-            # `down` exits 0 even when it leaves a network "still in use": its code proves nothing.
-            forced = True
-            engine.remove_project_resources(client, compose.project)
+    left = unknown_leftovers(compose.project)
+    for attempt in range(1, CHECK_ATTEMPTS + 1):
+        try:
+            client = client_factory()
             left = engine.project_resources(client, compose.project)
-        error = ""
-    except HarnessError as exc:
-        left = Resources(containers=("<unknown: engine not reachable>",))
-        error = error or exc.message
+            if not left.empty:
+                # `down` exits 0 even when it leaves a network "still in use": its code proves nothing.
+                forced = True
+                engine.remove_project_resources(client, compose.project)
+                left = engine.project_resources(client, compose.project)
+            error = ""
+            break
+        except Exception as exc:  # noqa: BLE001 - docker.errors.*, requests' connection errors, HarnessError
+            left = unknown_leftovers(compose.project)
+            error = _describe(exc)
+            if attempt < CHECK_ATTEMPTS:
+                time.sleep(CHECK_RETRY_PAUSE)
     return CleanupReport(compose.project, down_code, left, time.monotonic() - started, forced, error)
 
 

@@ -30,7 +30,7 @@ from harness import (
     watchdog,
 )
 from harness import compose as compose_mod
-from harness.cleanup import remove_owner, sweep, teardown, write_owner
+from harness.cleanup import remove_owner, sweep, teardown, unknown_leftovers, write_owner
 from harness.compose import Compose, compose_env
 from harness.config import Config
 from harness.dbcache import service_images
@@ -113,7 +113,11 @@ class RunPhases:
         self.phase = phase
         self.clock.enter(phase)
         self.log.harness(f"{PHASE_MARK} {phase}{' (' + detail + ')' if detail else ''}")
-        write_json(self.artefacts / "state.json", {"phase": phase, "project": self.project, "module": self.module})
+        try:
+            write_json(self.artefacts / "state.json", {"phase": phase, "project": self.project, "module": self.module})
+        except OSError as exc:
+            # A full disk or an unwritable folder must never stop a phase, least of all the teardown.
+            self.log.harness(f"could not record the phase in {self.artefacts / 'state.json'}: {exc.strerror}")
 
     def connect(self) -> Any:
         """The engine client, created once."""
@@ -426,7 +430,12 @@ class RunPhases:
         self.enter(
             "teardown", f"docker compose -p {self.project} down -v --remove-orphans -t {self.config.stop_timeout}"
         )
-        report = teardown(self.compose, self.connect, self.config)
+        try:
+            report = teardown(self.compose, self.connect, self.config)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the result must say the project may be left
+            report = CleanupReport(
+                self.project, None, unknown_leftovers(self.project), 0.0, False, f"teardown failed: {exc!r}"
+            )
         self.log.harness(
             f"cleanup of {self.project} took {report.seconds:.1f} s; "
             + ("nothing left" if report.clean else f"LEFT BEHIND: {report.leftovers.describe()} {report.error}")

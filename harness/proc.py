@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import EnvironmentProblem
+from harness.signals import critical
 
 # How long a child gets between SIGTERM and SIGKILL when we stop it.
 TERMINATE_GRACE = 5.0
@@ -120,15 +121,18 @@ def run(
 ) -> Result:
     """Run `argv` to completion and capture its output; raise EnvironmentProblem on timeout."""
     started = time.monotonic()
-    child = spawn(argv, env=env, cwd=cwd, on_spawn=on_spawn, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = None
     try:
+        with critical():  # a signal now is raised once `child` is set: the except below stops it
+            child = spawn(argv, env=env, cwd=cwd, on_spawn=on_spawn, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         stdout, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         stop(child)
         raise EnvironmentProblem(f"`{' '.join(argv[:4])} ...` did not finish within {timeout:.0f} s") from None
     except BaseException:
         # Interrupted (signal) or anything else: never leave the child behind.
-        stop(child)
+        if child is not None:
+            stop(child)
         raise
     return Result(tuple(argv), child.returncode, stdout, stderr, time.monotonic() - started)
 
@@ -151,7 +155,18 @@ def stream(
     """
     started = clock()
     deadline = started + timeout
-    child = spawn(argv, env=env, on_spawn=on_spawn, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=False)
+    child = None
+    try:
+        with critical():  # a signal now is raised once `child` is set: the except below stops it
+            child = spawn(
+                argv, env=env, on_spawn=on_spawn, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=False
+            )
+    except BaseException:
+        if child is not None:
+            stop(child)
+            if child.stdout is not None:
+                child.stdout.close()
+        raise
     assert child.stdout is not None
     fd = child.stdout.fileno()
     # Raw reads, no Python buffering: select() then tells the truth about what is

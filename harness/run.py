@@ -19,10 +19,12 @@ from types import TracebackType
 from typing import TextIO
 
 from harness import github, report
+from harness.cleanup import unknown_leftovers
 from harness.config import Config
-from harness.errors import HarnessError, Interrupted
+from harness.errors import EnvironmentProblem, HarnessError, Interrupted
 from harness.outcome import Outcome, SignalSeen, Stop, decide, stop_message
 from harness.phases import RunPhases
+from harness.records import CleanupReport
 from harness.result import Counts, RunResult, failed_tests
 from harness.signals import SignalGuard, signal_name
 
@@ -56,6 +58,10 @@ class GuardedRun(RunPhases):
                 self.cleanup = self.clean_up()
             except Exception as bug:  # noqa: BLE001 - a bug of ours must not skip the result
                 self._stopped_by(bug)
+                if self.compose is not None:  # never "nothing to clean up" once a project existed
+                    self.cleanup = CleanupReport(
+                        self.project, None, unknown_leftovers(self.project), 0.0, False, f"cleanup failed: {bug!r}"
+                    )
             finally:
                 self.release_port()
             self.clock.stop()
@@ -70,7 +76,12 @@ class GuardedRun(RunPhases):
     def execute(self) -> RunResult:
         """Run every phase inside the guard and return the result."""
         with self:
-            self.phases()
+            try:
+                self.phases()
+            finally:
+                # Shielded before the block ends: a first signal between the phases' end and
+                # __exit__ would otherwise raise out of __exit__ before its teardown.
+                self.guard.shield()
         assert self.result is not None
         return self.result
 
@@ -78,6 +89,10 @@ class GuardedRun(RunPhases):
         """Record what ended the phases (a signal, an error the user can act on, or a bug) and say so."""
         if exc is None:
             return
+        if isinstance(exc, OSError) and exc.errno is not None:
+            # A full disk (ENOSPC) or an unwritable artefacts folder: the environment, not a bug.
+            where = f" {exc.filename}" if exc.filename else ""
+            exc = EnvironmentProblem(f"cannot write{where}: {exc.strerror} (errno {exc.errno})")
         traceback_file = None
         if not isinstance(exc, (Interrupted, HarnessError)):
             traceback_file = self._write_traceback(exc)

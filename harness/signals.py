@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
 from harness.errors import Interrupted
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+# Critical sections (proc.spawn's Popen and its bookkeeping): a signal arriving inside one is
+# raised when the outermost one ends, so a child is never started without its caller knowing it.
+_critical_depth = 0
+_deferred: list[SignalGuard] = []
+
+
+@contextlib.contextmanager
+def critical() -> Iterator[None]:
+    """Defer the guard's Interrupted until the block ends (nothing is deferred when no guard is active)."""
+    global _critical_depth
+    _critical_depth += 1
+    try:
+        yield
+    finally:
+        _critical_depth -= 1
+        if _critical_depth == 0 and _deferred:
+            guard = _deferred.pop()
+            _deferred.clear()
+            guard.raise_deferred()
 
 
 def signal_name(signum: int) -> str:
@@ -30,6 +51,7 @@ class SignalGuard:
         self.where: Callable[[], str] = lambda: ""
         self.received_in: list[str] = []
         self.shielded = False
+        self._pending: int | None = None
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> SignalGuard:
@@ -42,7 +64,19 @@ class SignalGuard:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
         self.received_in.append(self.where())
-        if not self.shielded:
+        if self.shielded:
+            return
+        if _critical_depth > 0:
+            self._pending = signum
+            _deferred.append(self)
+            return
+        self.shielded = True
+        raise Interrupted(signum)
+
+    def raise_deferred(self) -> None:
+        """Raise the signal that came during a critical section, unless the guard was shielded since."""
+        signum, self._pending = self._pending, None
+        if signum is not None and not self.shielded:
             self.shielded = True
             raise Interrupted(signum)
 

@@ -1,0 +1,141 @@
+"""Teardown first, whatever fails: a full disk, the engine's errors, a signal at the instant a child starts."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import signal
+import sys
+from pathlib import Path
+
+import docker.errors
+import pytest
+import requests
+
+from harness import cleanup, phases, proc, report
+from harness.compose import Compose
+from harness.config import Config
+from harness.errors import Interrupted
+from harness.phases import RunPhases
+from harness.records import CleanupReport, Resources
+from harness.run import GuardedRun
+from harness.signals import SignalGuard
+from tests.unit.conftest import wait_gone
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    addons = tmp_path / "addons"
+    (addons / "known_module").mkdir(parents=True)
+    (addons / "known_module" / "__manifest__.py").write_text("{'name': 'Known', 'installable': True}")
+    return Config(root=tmp_path).with_overrides(
+        addons_path=Path("addons"), log_file=Path("proof.log"), artefacts_dir=Path("artefacts"), lock_dir=Path("locks")
+    )
+
+
+def test_a_full_disk_does_not_stop_the_teardown(config, monkeypatch):
+    torn: list[str] = []
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(phases, "write_json", full)
+    monkeypatch.setattr(
+        phases, "teardown", lambda compose, factory, config: torn.append(compose.project) or clean(compose.project)
+    )
+    run = RunPhases(config, "known_module", echo=io.StringIO())
+    run.compose = Compose(run.project, ())
+    assert run.clean_up().clean
+    assert torn == [run.project]
+
+
+def clean(project: str) -> CleanupReport:
+    return CleanupReport(project, 0, Resources(), 0.1, False)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        docker.errors.APIError("500 Server Error: engine restarting"),
+        requests.exceptions.ConnectionError("Connection aborted"),
+        docker.errors.DockerException("Error while fetching server API version"),
+    ],
+)
+def test_any_sdk_error_is_reported_with_the_project_named(config, monkeypatch, error):
+    monkeypatch.setattr(cleanup, "CHECK_RETRY_PAUSE", 0.0)
+
+    def down(self, stop_timeout, timeout):
+        raise requests.exceptions.ConnectionError("engine gone")
+
+    def no_engine():
+        raise error
+
+    monkeypatch.setattr(Compose, "down", down)
+    got = cleanup.teardown(Compose("hub-agent-test-x-1-abc", ()), no_engine, config)
+    assert not got.clean
+    assert "project hub-agent-test-x-1-abc may be left" in got.leftovers.describe()
+    assert got.error
+
+
+def test_an_engine_back_after_a_restart_is_asked_again(config, monkeypatch):
+    monkeypatch.setattr(cleanup, "CHECK_RETRY_PAUSE", 0.0)
+    monkeypatch.setattr(Compose, "down", lambda self, s, t: proc.Result(("docker",), 1, "", "", 0.0))
+    answers = iter([docker.errors.APIError("restarting")])
+
+    class Client:
+        pass
+
+    def factory():
+        for exc in answers:
+            raise exc
+        return Client()
+
+    monkeypatch.setattr(cleanup.engine, "project_resources", lambda client, project: Resources())
+    assert cleanup.teardown(Compose("p", ()), factory, config).clean
+
+
+def test_a_failing_cleanup_never_reads_nothing_to_clean_up(config, monkeypatch):
+    class Run(GuardedRun):
+        def phases(self) -> None:
+            for path in (self.config.log_file, self.artefacts / self.config.log_file.name):
+                self.log.add(path)
+            self.compose = Compose(self.project, ())
+
+        def clean_up(self):
+            raise RuntimeError("a bug in the teardown")
+
+    result = Run(config, "known_module", echo=io.StringIO()).execute()
+    assert result.exit_code == 3
+    assert result.cleanup is not None and not result.cleanup.clean
+    assert "nothing to clean up" not in report.cleanup_text(result)
+    assert "may be left" in report.cleanup_text(result)
+
+
+def test_an_os_error_of_the_phases_is_an_environment_error(config):
+    class Run(GuardedRun):
+        def phases(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device", "/artefacts/command.txt")
+
+    result = Run(config, "known_module", echo=io.StringIO()).execute()
+    assert result.exit_code == 3
+    assert result.message == "cannot write /artefacts/command.txt: No space left on device (errno 28)"
+
+
+@pytest.mark.parametrize("runner", ["run", "stream"])
+def test_a_signal_the_instant_a_child_starts_still_stops_it(runner):
+    """The window between Popen and the caller's try: the signal is raised once the child is known."""
+    started: list[int] = []
+
+    def signal_at_spawn(pid: int) -> None:
+        started.append(pid)
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered inside spawn, before proc has its child
+
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with SignalGuard() as guard, pytest.raises(Interrupted):
+        if runner == "run":
+            proc.run(argv, timeout=60, on_spawn=signal_at_spawn)
+        else:
+            proc.stream(argv, lambda line: None, timeout=60, on_spawn=signal_at_spawn)
+    assert guard.received == [signal.SIGTERM]
+    assert wait_gone(started[0], 10), "the child outlived the signal"
