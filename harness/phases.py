@@ -199,7 +199,11 @@ class RunPhases:
             self.log.harness(f"port {port} was taken before Docker could bind it; tearing down and retrying")
             self.compose.down(self.config.stop_timeout, self.config.down_timeout)
             tried.add(port)
-            self.release_port()
+            # Only the port goes back: the cache build lock stays held, as this run still means to
+            # build its entry (released, a second run could start building the same key).
+            if self.lease is not None:
+                self.lease.release()
+                self.lease = None
         raise EnvironmentProblem(
             f"docker compose up lost its port {self.config.up_attempts} times; ports tried: {sorted(tried)}"
         )

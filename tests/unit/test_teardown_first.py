@@ -139,3 +139,44 @@ def test_a_signal_the_instant_a_child_starts_still_stops_it(runner):
             proc.stream(argv, lambda line: None, timeout=60, on_spawn=signal_at_spawn)
     assert guard.received == [signal.SIGTERM]
     assert wait_gone(started[0], 10), "the child outlived the signal"
+
+
+def test_a_port_retry_keeps_the_cache_build_lock(config, monkeypatch, tmp_path):
+    """Between a lost port and the next `up`, no second run may start building the same key."""
+    from harness import dbcache_steps, ports, watchdog
+
+    events: list[str] = []
+
+    class Lease:
+        def __init__(self, port):
+            self.port, self.lock_path = port, tmp_path / f"port-{port}.lock"
+
+        def release(self):
+            events.append(f"port {self.port} released")
+
+    leases = iter([Lease(8130), Lease(8131)])
+
+    class Use:
+        files = ()
+
+        def release(self):
+            events.append("build lock released")
+
+    answers = iter(
+        [proc.Result(("up",), 1, "Bind for 127.0.0.1:8130 failed: port is already allocated", "", 0.1)]
+        + [proc.Result(("up",), 0, "", "", 0.1)]
+    )
+    monkeypatch.setattr(ports, "wait_for_port", lambda acquire, **kw: next(leases))
+    monkeypatch.setattr(dbcache_steps, "prepare", lambda *a, **k: Use())
+    monkeypatch.setattr(phases, "write_owner", lambda *a: None)
+    monkeypatch.setattr(watchdog, "start", lambda *a: type("W", (), {"track": lambda self, pid: None})())
+    monkeypatch.setattr(Compose, "up", lambda self, timeout, **kw: next(answers))
+    monkeypatch.setattr(Compose, "down", lambda self, s, t: events.append("down") or proc.Result(("d",), 0, "", "", 0))
+    run = RunPhases(config, "known_module", echo=io.StringIO())
+    monkeypatch.setattr(run, "prepare_image", lambda: None)
+    monkeypatch.setattr(run, "override_files", lambda: ())
+    run.start_environment()
+    assert events == ["down", "port 8130 released"]
+    assert run.port == 8131
+    run.release_port()
+    assert events[-1] == "build lock released"
