@@ -143,7 +143,7 @@ def test_eight_concurrent_runs_of_mixed_modules(images: object, tmp_path: Path, 
         "fixture_pass": 0,
         "fixture_fail": 1,
         "fixture_error": 1,
-        "fixture_notests": 1,
+        "fixture_notests": 5,  # no tests package: NO TESTS (issue 17), not a failure
         "fixture_importerror": 1,
     }
     modules = [
