@@ -112,10 +112,14 @@ Log = Callable[[str], None]
 
 def build_base(ref: str, log: Log, spec: BaseSpec = BOOKWORM) -> None:
     """debootstrap the spec's suite (bookworm), apt-get install its packages inside it, import it as `ref`."""
+    # Root first: a user's PATH on Debian lacks /usr/sbin, where debootstrap lives.
+    if os.geteuid() != 0:
+        raise EnvironmentProblem(
+            "building the base image runs debootstrap and chroot, which need root: run this once as root "
+            "(sudo bash scripts/run-tests.sh MODULE, or sudo nox -s images); later builds need no root"
+        )
     if shutil.which("debootstrap") is None:
         raise EnvironmentProblem("debootstrap is not installed: it is needed once to build the base image")
-    if os.geteuid() != 0:
-        raise EnvironmentProblem("building the base image runs debootstrap and chroot, which need root")
     # One mirror serves every suite: the one apt uses for bookworm also has trixie.
     mirror = debian_mirror(spec.suite) or debian_mirror(SUITE)
     started = time.monotonic()

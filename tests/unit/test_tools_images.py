@@ -116,7 +116,16 @@ def test_missing_docker_is_an_environment_problem(monkeypatch: pytest.MonkeyPatc
 
 def test_missing_debootstrap_is_an_environment_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rootfs.shutil, "which", lambda name: None if name == "debootstrap" else f"/usr/bin/{name}")
+    monkeypatch.setattr(rootfs.os, "geteuid", lambda: 0)
     with pytest.raises(EnvironmentProblem, match="debootstrap is not installed"):
+        rootfs.build_base("hub-harness/base:test", log=lambda _line: None)
+
+
+def test_a_user_without_root_is_told_that_the_base_needs_root_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Checked before debootstrap's presence: a user's PATH on Debian has no /usr/sbin.
+    monkeypatch.setattr(rootfs.shutil, "which", lambda name: None)
+    monkeypatch.setattr(rootfs.os, "geteuid", lambda: 1001)
+    with pytest.raises(EnvironmentProblem, match="need root: run this once as root"):
         rootfs.build_base("hub-harness/base:test", log=lambda _line: None)
 
 
