@@ -75,11 +75,12 @@ def test_missing_module_exits_2_before_anything_starts(env: dict[str, str], clie
     assert not [e for e in events if f"{PREFIX}-agent-test-no_such_module" in json.dumps(e)]
 
 
-def test_exit_0_with_0_tests_is_reported_as_failure(env: dict[str, str]) -> None:
+def test_exit_0_with_0_tests_is_never_a_pass(env: dict[str, str]) -> None:
+    # A module without a tests package is NO TESTS (exit 5, issue 17), never PASSED.
     run = cli_run("fixture_notests", env)
-    assert run.finish() == 1, run.output
+    assert run.finish() == 5, run.output
     assert "0 tests" in run.output
-    assert "rule failed" in run.output
+    assert "NO TESTS  fixture_notests  (exit 5)" in run.output
 
 
 def test_readiness_ends_within_1s_of_health_answering(images: object, tmp_path: Path) -> None:
