@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import time
 import xml.etree.ElementTree as ET
@@ -14,6 +15,7 @@ import pytest
 
 from harness import engine
 from tests.integration.conftest import (
+    ADDONS,
     COMPOSE_FILES,
     FAULTS_OVERRIDE,
     PREFIX,
@@ -75,12 +77,20 @@ def test_missing_module_exits_2_before_anything_starts(env: dict[str, str], clie
     assert not [e for e in events if f"{PREFIX}-agent-test-no_such_module" in json.dumps(e)]
 
 
-def test_exit_0_with_0_tests_is_never_a_pass(env: dict[str, str]) -> None:
-    # A module without a tests package is NO TESTS (exit 5, issue 17), never PASSED.
-    run = cli_run("fixture_notests", env)
-    assert run.finish() == 5, run.output
+def test_exit_0_with_0_tests_is_reported_as_failure(env: dict[str, str], tmp_path: Path) -> None:
+    # A tests package that runs nothing: its tests were meant to run (exit 1). Without any tests
+    # package the same log is NO TESTS (exit 5, issue 17).
+    addons = tmp_path / "empty_tests_addons"
+    shutil.copytree(ADDONS / "fixture_notests", addons / "fixture_notests")
+    (addons / "fixture_notests" / "tests").mkdir()
+    (addons / "fixture_notests" / "tests" / "__init__.py").write_text("")
+    run = cli_run("fixture_notests", {**env, "HARNESS_ADDONS_PATH": str(addons)})
+    assert run.finish() == 1, run.output
     assert "0 tests" in run.output
-    assert "NO TESTS  fixture_notests  (exit 5)" in run.output
+    assert "rule failed" in run.output
+    without = cli_run("fixture_notests", env)
+    assert without.finish() == 5, without.output
+    assert "NO TESTS  fixture_notests  (exit 5)" in without.output
 
 
 def test_readiness_ends_within_1s_of_health_answering(images: object, tmp_path: Path) -> None:
