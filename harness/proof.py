@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -55,6 +56,8 @@ class ProofLog:
         self.paths: list[Path] = []
         # Applied to every line before it goes anywhere (the run hides its passwords with it).
         self.redact: Callable[[str], str] = lambda text: text
+        # The first file write that failed (a full disk): the run ends with exit 3 naming it.
+        self.write_error: str | None = None
         for path in paths:
             self.add(path)
 
@@ -67,8 +70,11 @@ class ProofLog:
         """One line of output (Odoo's or ours); `styled` is what a colour console shows instead."""
         text = self.redact(text)
         console = self.redact(styled) if styled is not None and self.colour else text
-        for stream, out in (*((f, text) for f in self.files), (self.echo, console)):
-            _write(stream, out)
+        for stream, path in zip(self.files, self.paths, strict=False):
+            problem = _write(stream, text)
+            if problem and self.write_error is None:
+                self.write_error = f"cannot write the proof log {path}: {problem}; the output was cut here"
+        _write(self.echo, console)
 
     def harness(self, text: str, *, styled: str | None = None) -> None:
         """A line of the harness's own, tagged so readers can tell it from Odoo's."""
@@ -81,17 +87,23 @@ class ProofLog:
     def close(self) -> None:
         """Close the files (the console stays open)."""
         for stream in self.files:
-            stream.close()
+            # A full disk: what could be written is written, and the result says so.
+            with contextlib.suppress(OSError):
+                stream.close()
         self.files = []
 
 
-def _write(stream: TextIO, text: str) -> None:
+def _write(stream: TextIO, text: str) -> str:
+    """Write one line; '' when it worked, else why not (a closed console or a full disk never raises:
+    nothing may stop the cleanup)."""
     try:
         stream.write(text + "\n")
         stream.flush()
-    except (OSError, ValueError):
-        # A closed console or a full disk must not stop the cleanup.
-        pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except ValueError as exc:
+        return str(exc)
+    return ""
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -64,6 +64,8 @@ class GuardedRun(RunPhases):
                     )
             finally:
                 self.release_port()
+            if self.log.write_error:  # after the teardown: a full disk never stops it, but it is exit 3
+                self._stopped_by(EnvironmentProblem(self.log.write_error))
             self.clock.stop()
             self.result = self._build_result(ended_in, self._decide())
             self._publish(self.result)

@@ -180,3 +180,27 @@ def test_a_port_retry_keeps_the_cache_build_lock(config, monkeypatch, tmp_path):
     assert run.port == 8131
     run.release_port()
     assert events[-1] == "build lock released"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a device that is always full)")
+def test_a_proof_log_on_a_full_disk_is_exit_3_after_a_teardown(config):
+    torn: list[str] = []
+
+    class Run(GuardedRun):
+        def phases(self) -> None:
+            self.log.add(self.config.log_file)
+            self.log.files[0].close()
+            self.log.files[0] = open("/dev/full", "w", encoding="utf-8")  # noqa: SIM115 - closed by the log
+            self.compose = Compose(self.project, ())
+            self.log.harness("this line meets a full disk")
+
+        def clean_up(self):
+            torn.append(self.project)
+            return clean(self.project)
+
+    echo = io.StringIO()
+    result = Run(config, "known_module", echo=echo).execute()
+    assert torn == [result.project]
+    assert result.exit_code == 3
+    assert "No space left on device; the output was cut here" in result.message
+    assert "this line meets a full disk" in echo.getvalue()  # the console still has it
