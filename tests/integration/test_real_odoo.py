@@ -123,12 +123,12 @@ def real_env(tmp_path: Path, addons: Path = ADDONS, **extra: str) -> dict[str, s
     """HARNESS_* variables for a run on the real images (the database cache in the session's folder)."""
     extra.setdefault("HARNESS_DB_CACHE_DIR", str(CACHE_DIR))
     extra.setdefault("HARNESS_DB_CACHE", "1")
+    extra.setdefault("POSTGRES_IMAGE", POSTGRES_ALIAS)  # a case may run on another db image
     return standin_env(
         tmp_path,
         REAL_COMPOSE,
         HARNESS_ADDONS_PATH=str(addons),
         ODOO_IMAGE=ODOO_ALIAS,
-        POSTGRES_IMAGE=POSTGRES_ALIAS,
         # Generous: a busy shared machine (load 20 on 2 cores) took over 180 s to start Odoo; the wait
         # ends as soon as Odoo answers, so this costs nothing when it is quick.
         HARNESS_READY_TIMEOUT="900",
