@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import getpass
 import hashlib
 import json
@@ -27,7 +28,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from harness import engine, proc
@@ -221,15 +222,33 @@ def build_image(
     if _image_id(tag, config) is not None:
         log(f"requirements image {tag} reused ({len(wanted)} requirement(s) on {base_image})")
         return tag
-    log(f"requirements image {tag}: building from {base_image} with {len(wanted)} requirement(s)")
-    context = Path(tempfile.mkdtemp(prefix=f"hub-harness-req-{key}-"))
-    try:
-        _prepare_context(context, config, base_image, wanted, log)
-        _docker_build(context, tag, config, log)
-    finally:
-        shutil.rmtree(context, ignore_errors=True)
+    with _build_lock(config, key):
+        # Another run of this user may have built it while this one waited: two builds of one key
+        # would give the tag two image IDs in turn, and the database cache's key follows the ID.
+        if _image_id(tag, config) is not None:
+            log(f"requirements image {tag} reused (built by another run meanwhile)")
+            return tag
+        log(f"requirements image {tag}: building from {base_image} with {len(wanted)} requirement(s)")
+        context = Path(tempfile.mkdtemp(prefix=f"hub-harness-req-{key}-"))
+        try:
+            _prepare_context(context, config, base_image, wanted, log)
+            _docker_build(context, tag, config, log)
+        finally:
+            shutil.rmtree(context, ignore_errors=True)
     log(f"requirements image {tag} built")
     return tag
+
+
+@contextlib.contextmanager
+def _build_lock(config: Config, key: str) -> Iterator[None]:
+    """One build of a key at a time among this user's runs (the kernel drops the lock if a run dies)."""
+    folder = private_state_dir(manifests_dir(config), config)
+    with open(folder / f"requirements-{key}.lock", "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def override_file(config: Config, image: str, target: Path) -> Path:

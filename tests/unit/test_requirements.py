@@ -117,3 +117,14 @@ def test_a_run_resolves_its_images_then_asks_for_the_requirements_image(tmp_path
     phases.prepare_image()
     assert asked == {"module": "m", "images": {"odoo": "o:1"}, "extra": []}
     assert phases.override_files()[-1].name == "requirements.override.yml"
+
+
+def test_one_build_per_key_at_a_time_and_the_lock_is_private(tmp_path):
+    import fcntl
+
+    config = Config(root=tmp_path).with_overrides(lock_dir=tmp_path / "locks")
+    with requirements._build_lock(config, "k1"):
+        (lock,) = list(tmp_path.rglob("requirements-k1.lock"))
+        with open(lock, "w", encoding="utf-8") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert (lock.parent.stat().st_mode & 0o077) == 0
