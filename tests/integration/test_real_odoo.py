@@ -331,7 +331,7 @@ def test_nox_over_a_folder_with_a_module_without_tests_skips_it_and_ends_0(
     run = Child([sys.executable, "-m", "nox", "--no-color", "-s", "tests"], env)
     code = run.finish(timeout=1800)
     assert code == 0, run.output
-    assert "* tests(module='fixture_notests'): skipped: exit 5 (no tests)" in run.output, run.output
+    assert "* tests(module='fixture_notests'): skipped (exit 5 (no tests)" in run.output, run.output
     assert "* tests(module='fixture_pass'): success" in run.output
     assert "NO TESTS  fixture_notests  (exit 5)" in run.output
     # The work order's script hands the 5 on (through `nox -s "tests(module='fixture_notests')"`).
