@@ -22,7 +22,12 @@ pytestmark = pytest.mark.skipif(BASH is None, reason="needs bash")
 
 
 def run_script(*args: str, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "NOX"))}
+    # The caller's image choice (CI exports ODOO_IMAGE/POSTGRES_IMAGE) must not reach the script under test.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HARNESS_", "NOX")) and k not in ("ODOO_IMAGE", "POSTGRES_IMAGE")
+    }
     env.update(
         # nox and python of this test's environment first on the PATH
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
