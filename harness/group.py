@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from harness import dbcache, dbcache_steps, github, odoo_command, proc, report
+from harness import dbcache, dbcache_steps, github, odoo_command, report
 from harness.compose import Compose, compose_env
 from harness.config import Config
 from harness.dependencies import Unresolvable, dependency_closure, image_manifests, user_manifests
@@ -28,7 +28,6 @@ from harness.modules import check_module
 from harness.naming import project_name
 from harness.odoo_log import LogAnalyser, LogAnalysis
 from harness.outcome import Outcome, SignalSeen, decide, decide_member
-from harness.phases import SILENCE_REPORT
 from harness.records import PhaseTime, utc_stamp
 from harness.result import Counts, RunResult, failed_tests
 from harness.run import GuardedRun
@@ -133,18 +132,7 @@ class GroupRun(GuardedRun):
                 own_log.write(line + "\n")
                 self.log.line(line)
 
-            with self._ci_group(f"Odoo: {module}'s tests", untrusted=True):
-                outcome = proc.stream(
-                    self.compose.exec_argv(self.config.odoo_service, command),
-                    on_line,
-                    timeout=self.config.test_timeout,
-                    env=self.compose.environment(),
-                    poll=self.config.ready_poll_interval,
-                    on_spawn=self.compose.on_spawn,
-                    on_idle=self._heartbeat(
-                        f"Odoo to finish {module}'s tests", self.config.test_timeout, SILENCE_REPORT
-                    ),
-                )
+            outcome = self.stream_tests(module, command, on_line)
         run.seconds, run.odoo_exit, run.timed_out = outcome.seconds, outcome.returncode, outcome.timed_out
         run.phase = PhaseTime("tests", run.started_at, round(time.monotonic() - started, 3))
         run.analysis = run.analyser.result()

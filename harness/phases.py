@@ -285,18 +285,7 @@ class RunPhases:
             self.odoo_log.feed(line)
             self.log.line(line)
 
-        with self._ci_group(f"Odoo: {self.module}'s tests", untrusted=True):
-            outcome = proc.stream(
-                self.compose.exec_argv(self.config.odoo_service, command),
-                on_line,
-                timeout=self.config.test_timeout,
-                env=self.compose.environment(),
-                poll=self.config.ready_poll_interval,
-                on_spawn=self.compose.on_spawn,
-                on_idle=self._heartbeat(
-                    f"Odoo to finish {self.module}'s tests", self.config.test_timeout, SILENCE_REPORT
-                ),
-            )
+        outcome = self.stream_tests(self.module, command, on_line)
         self.test_seconds = outcome.seconds
         self.timed_out = outcome.timed_out
         self.odoo_exit = outcome.returncode
@@ -363,6 +352,20 @@ class RunPhases:
         self.notes += keepdb.rows(kept, shown_path(self.artefacts))
 
     # --- progress
+
+    def stream_tests(self, module: str, command: list[str], on_line: Callable[[str], None]) -> proc.StreamResult:
+        """Run a test command in the Odoo service, each line to `on_line`, Odoo's output fenced for CI."""
+        assert self.compose is not None
+        with self._ci_group(f"Odoo: {module}'s tests", untrusted=True):
+            return proc.stream(
+                self.compose.exec_argv(self.config.odoo_service, command),
+                on_line,
+                timeout=self.config.test_timeout,
+                env=self.compose.environment(),
+                poll=self.config.ready_poll_interval,
+                on_spawn=self.compose.on_spawn,
+                on_idle=self._heartbeat(f"Odoo to finish {module}'s tests", self.config.test_timeout, SILENCE_REPORT),
+            )
 
     def _heartbeat(self, what: str, timeout: float, every: float | None = None) -> Callable[[float], None]:
         """An on_idle callback: while a command prints nothing, say what the run waits for, every so often."""
