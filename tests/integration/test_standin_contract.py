@@ -35,17 +35,6 @@ NOT_MODELLED: dict[str, str] = {
         "no ORM: traction's setUpClass creates records through cls.env, so the class errors (exit 1) "
         "where real Odoo passes its 6 tests"
     ),
-    "fixture_autoinstall": (
-        "no ORM: its test reads self.env, so it errors (exit 1) where real Odoo auto-installs the module "
-        "and its test passes"
-    ),
-    "fixture_postinstall": (
-        "no ORM: the post_install test errors on self.env (0 failed, 1 error) where real Odoo reports "
-        "1 failed of 2 tests"
-    ),
-    "fixture_setupclass": (
-        "no ORM: setUpClass fails with the stand-in's own TypeError, not the AttributeError real Odoo raises"
-    ),
 }
 
 
