@@ -58,7 +58,10 @@ def run_group_command(config: Config, modules: list[str]) -> int:
 
 
 def reap_command(config: Config, dry_run: bool) -> int:
-    """Remove this prefix's projects whose owner is gone, and stale database cache entries (--dry-run: list)."""
+    """Remove this prefix's projects whose owner is gone, stale database cache entries, stale requirements images.
+
+    --dry-run only lists them. Only the user's own entries and images are looked at.
+    """
     from harness import dbcache
     from harness.cleanup import sweep
     from harness.engine import connect
@@ -69,6 +72,10 @@ def reap_command(config: Config, dry_run: bool) -> int:
     removed = dbcache.reap(config, log=lambda line: print(f"reap: {line}"), dry_run=dry_run)
     if not removed:
         print(f"reap: no stale database cache entry (entries live in {config.db_cache_dir})")
+    from harness import requirements
+
+    if not requirements.reap(config, log=lambda line: print(f"reap: {line}"), dry_run=dry_run):
+        print(f"reap: no stale requirements image (keeping your {config.requirements_keep} most recently used)")
     return ExitCode.ENVIRONMENT if any(e.action == "failed" for e in entries) else ExitCode.PASSED
 
 

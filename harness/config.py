@@ -38,6 +38,9 @@ class Config:
     # Pip requirement files (env `:`-separated; None: requirements.txt and test-requirements.txt
     # at the root, those that exist). Their packages are built into an image (harness/requirements.py).
     requirements: tuple[Path, ...] | None = None
+    # How many of the user's requirements images stay when a new one is built (the most recently
+    # used; older ones also go once unused for db_cache_unused_days). Images in use always stay.
+    requirements_keep: int = 4
     compose_files: tuple[Path, ...] = (Path("docker-compose.agent.yml"),)
     port_range: tuple[int, int] = (8090, 8100)
     publish_host: str = "127.0.0.1"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import fcntl
 import getpass
 import hashlib
@@ -27,9 +28,11 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from harness import engine, proc
 from harness.config import Config
@@ -161,10 +164,15 @@ def _name(line: str) -> str:
 # --- the image
 
 
-def image_key(base_image_id: str, requirements: Iterable[Requirement]) -> str:
-    """24 hex digits over the base image's ID and the requirement lines (order and duplicates do not count)."""
+def image_key(base_image_id: str, requirements: Iterable[Requirement], owner: str | None = None) -> str:
+    """24 hex digits over the base image's ID, the requirement lines (order and duplicates do not count), the user.
+
+    The user is part of the key (as in the database cache's): each user's images are their own,
+    so a user's reap never removes an image another user's run picked.
+    """
     lines = sorted({r.line.strip() for r in requirements})
-    text = "\n".join([f"format={FORMAT_VERSION}", f"base={base_image_id}", *lines])
+    who = owner if owner is not None else getpass.getuser()
+    text = "\n".join([f"format={FORMAT_VERSION}", f"base={base_image_id}", f"owner={who}", *lines])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -219,6 +227,8 @@ def build_image(
         return base_image
     key = image_key(base_id, wanted)
     tag = f"{REPOSITORY}:{key}"
+    # Taken before the image is looked up, held until this process ends: a reap meanwhile skips it.
+    mark_in_use(config, key)
     if _image_id(tag, config) is not None:
         log(f"requirements image {tag} reused ({len(wanted)} requirement(s) on {base_image})")
         return tag
@@ -236,6 +246,9 @@ def build_image(
         finally:
             shutil.rmtree(context, ignore_errors=True)
     log(f"requirements image {tag} built")
+    # A new image is when the user's set grows: keep it bounded (never an image in use).
+    with contextlib.suppress(EnvironmentProblem, DockerCommandFailed, OSError):
+        reap(config, log)
     return tag
 
 
@@ -249,6 +262,132 @@ def _build_lock(config: Config, key: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- which images are in use, and the bounded reap
+
+# key -> the use file, shared-locked until this process ends (the kernel drops it if the run dies).
+_IN_USE: dict[str, IO[str]] = {}
+
+
+def _use_file(config: Config, key: str) -> Path:
+    return private_state_dir(manifests_dir(config), config) / f"requirements-{key}.use"
+
+
+def mark_in_use(config: Config, key: str) -> None:
+    """Record that this process uses the image of `key`: a shared lock until it ends, and the use's time.
+
+    A reap holds the exclusive lock while it removes an image, so this waits for it and the caller
+    then finds the image gone (and builds it); a reap that finds the shared lock held skips the image.
+    """
+    if key in _IN_USE:
+        return
+    path = _use_file(config, key)
+    while True:
+        handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held until the process ends
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        # A reap may have unlinked the file while this waited: lock the one that is there now.
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()
+    os.utime(path)  # the last use, which the reap orders by
+    _IN_USE[key] = handle
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnImage:
+    """One of the user's requirements images and when a run last used it (epoch seconds)."""
+
+    key: str
+    last_used: float
+
+
+def stale_images(images: Iterable[OwnImage], keep: int, unused_days: float, now: float) -> list[tuple[OwnImage, str]]:
+    """The images to remove and why: beyond the `keep` most recently used, or unused for `unused_days`."""
+    ordered = sorted(images, key=lambda image: image.last_used, reverse=True)
+    stale = []
+    for rank, image in enumerate(ordered):
+        days = (now - image.last_used) / 86400
+        if rank >= keep:
+            stale.append((image, f"not among the {keep} most recently used"))
+        elif days > unused_days:
+            stale.append((image, f"unused for {days:.0f} days"))
+    return stale
+
+
+def own_images(config: Config) -> list[OwnImage]:
+    """The user's requirements images on the engine (by label), each with its last use.
+
+    The last use is the use file's time; an image without one (built before uses were recorded)
+    counts from its creation.
+    """
+    timeout = config.command_timeout
+    filters = [f"label={LABEL}=1", f"label={LABEL}.owner={getpass.getuser()}"]
+    found = []
+    for reference in engine.list_images(filters, timeout, fmt="{{.Repository}}:{{.Tag}}"):
+        repository, _, key = reference.partition(":")
+        if repository != REPOSITORY or not re.fullmatch(r"[0-9a-f]{24}", key):
+            continue  # <none>: replaced under its tag, removed by ID below
+        try:
+            last = _use_file(config, key).stat().st_mtime
+        except FileNotFoundError:
+            last = _created(reference, config)
+        found.append(OwnImage(key, last))
+    return found
+
+
+def _created(reference: str, config: Config) -> float:
+    """When the engine created an image (epoch seconds; 0 when it cannot tell)."""
+    text = engine.inspect_image(reference, "{{.Created}}", config.command_timeout) or ""
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", text)
+    if not match:
+        return 0.0
+    moment = datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
+
+
+def reap(config: Config, log: Log, *, dry_run: bool = False) -> list[str]:
+    """Remove the user's requirements images that `stale_images` picks, except those in use; return their tags.
+
+    In use: a live run of this user holds the image's shared lock (`mark_in_use`), or a container
+    still runs on it (`docker rmi` without --force refuses, and it is said so). Other users'
+    images are never listed (the owner label). Also removes the user's labelled images that a
+    rebuild left untagged.
+    """
+    timeout = config.command_timeout
+    removed: list[str] = []
+    chosen = stale_images(own_images(config), config.requirements_keep, config.db_cache_unused_days, time.time())
+    for image, why in chosen:
+        tag = f"{REPOSITORY}:{image.key}"
+        path = _use_file(config, image.key)
+        recorded = path.exists()
+        with open(path, "a", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live run uses it (this process too, when it holds the key)
+            result = None if dry_run else engine.remove_images([tag], timeout)
+            if result is None or not result.ok:
+                if not recorded:
+                    path.unlink(missing_ok=True)  # opening it made it: it must not read as a use now
+                if result is None:
+                    log(f"would remove requirements image {tag}: {why}")
+                    removed.append(tag)
+                else:
+                    log(f"kept requirements image {tag} ({why}): {result.output.strip()[-200:]}")
+                continue
+            path.unlink(missing_ok=True)
+            log(f"removed requirements image {tag}: {why}")
+            removed.append(tag)
+    mine = [f"label={LABEL}=1", f"label={LABEL}.owner={getpass.getuser()}", "dangling=true"]
+    replaced = sorted(set(engine.list_images(mine, timeout)))
+    if replaced and not dry_run and engine.remove_images(replaced, timeout).ok:
+        log(f"removed {len(replaced)} replaced requirements image(s)")
+    return removed
 
 
 def override_file(config: Config, image: str, target: Path) -> Path:
