@@ -439,24 +439,35 @@ def _prepare_context(context: Path, config: Config, base_image: str, wanted: Seq
     for stale in wheels.glob("odoo-*.whl"):
         stale.unlink()  # the stub: Odoo is in the image already
     pip_wheel = next(tools.glob("pip-*.whl")).name
-    user = _image_user(base_image, config)
-    (context / "Dockerfile").write_text(
-        "\n".join(
-            [
-                f"FROM {base_image}",
-                "USER root",
-                f"COPY wheels {_CONTAINER_CONTEXT}/wheels",
-                f"COPY tools {_CONTAINER_CONTEXT}/tools",
-                # Resolved on the host already: install exactly these files, no index, no resolver.
-                f"RUN python3 {_CONTAINER_CONTEXT}/tools/{pip_wheel}/pip install --no-index --no-deps "
-                f"--no-cache-dir --disable-pip-version-check --break-system-packages --root-user-action=ignore "
-                f"{_CONTAINER_CONTEXT}/wheels/*.whl && rm -rf {_CONTAINER_CONTEXT}",
-                *([f"USER {user}"] if user else []),
-                f"LABEL {LABEL}=1 {LABEL}.base={json.dumps(base_image)} {LABEL}.owner={getpass.getuser()}",
-                "",
-            ]
-        ),
-        encoding="utf-8",
+    text = dockerfile(base_image, pip_wheel, _image_user(base_image, config), getpass.getuser())
+    (context / "Dockerfile").write_text(text, encoding="utf-8")
+
+
+def dockerfile(base_image: str, pip_wheel: str, user: str, owner: str) -> str:
+    """The requirements image's Dockerfile: the context's wheels installed by the context's pip, as root.
+
+    The pip that installs is the wheel from the context (`python3 pip-X.whl/pip`), never the
+    image's: the project's image (Debian bookworm, Odoo in /usr/lib/python3/dist-packages) has
+    no pip, the official odoo:18.0 (Ubuntu noble, Odoo as a deb in the same place) has Ubuntu's
+    python3-pip 24. `--break-system-packages`: both Pythons are PEP 668 "externally managed".
+    Root's pip puts the wheels in /usr/local/lib/python3.X/dist-packages, where `odoo.addons`
+    (a pkgutil namespace over sys.path) finds odoo-addon-* wheels. The image's user (`odoo`
+    in both) is restored afterwards.
+    """
+    return "\n".join(
+        [
+            f"FROM {base_image}",
+            "USER root",
+            f"COPY wheels {_CONTAINER_CONTEXT}/wheels",
+            f"COPY tools {_CONTAINER_CONTEXT}/tools",
+            # Resolved on the host already: install exactly these files, no index, no resolver.
+            f"RUN python3 {_CONTAINER_CONTEXT}/tools/{pip_wheel}/pip install --no-index --no-deps "
+            f"--no-cache-dir --disable-pip-version-check --break-system-packages --root-user-action=ignore "
+            f"{_CONTAINER_CONTEXT}/wheels/*.whl && rm -rf {_CONTAINER_CONTEXT}",
+            *([f"USER {user}"] if user else []),
+            f"LABEL {LABEL}=1 {LABEL}.base={json.dumps(base_image)} {LABEL}.owner={owner}",
+            "",
+        ]
     )
 
 

@@ -128,3 +128,50 @@ def test_one_build_per_key_at_a_time_and_the_lock_is_private(tmp_path):
         with open(lock, "w", encoding="utf-8") as other, pytest.raises(BlockingIOError):
             fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     assert (lock.parent.stat().st_mode & 0o077) == 0
+
+
+def test_the_official_image_layout_gets_wheels_for_noble_and_the_contexts_own_pip(tmp_path, monkeypatch):
+    """odoo:18.0 (Ubuntu noble: Python 3.12, glibc 2.39, user odoo, Odoo a deb in dist-packages), without Docker.
+
+    The argv pip downloads with selects cp312 / manylinux_2_39 wheels; the Dockerfile installs them
+    as root with the context's pip wheel (never the image's), past PEP 668, and goes back to `odoo`.
+    """
+    config = Config(root=tmp_path).with_overrides(lock_dir=tmp_path / "locks")
+    monkeypatch.setattr(requirements, "target_of", lambda image, cfg: Target("3.12", "2.39", "x86_64"))
+    monkeypatch.setattr(requirements, "_image_user", lambda image, cfg: "odoo")
+    monkeypatch.setattr(requirements, "_host_pip", lambda: ["/host/python3", "-m", "pip"])
+    calls: list[list[str]] = []
+
+    def pip(argv, wanted, cfg, log):
+        calls.append(argv)
+        dest = Path(argv[argv.index("-d") + 1])
+        if argv[-1] == "pip":
+            (dest / "pip-26.0-py3-none-any.whl").write_bytes(b"")
+        else:  # what pip leaves: the wheels, and the odoo stub it resolved odoo-addon-* against
+            (dest / "odoo_test_helper-2.1.3-py3-none-any.whl").write_bytes(b"")
+            (dest / "odoo-18.0-py3-none-any.whl").write_bytes(b"")
+
+    monkeypatch.setattr(requirements, "_pip", pip)
+    context = tmp_path / "context"
+    context.mkdir()
+    wanted = [Requirement("odoo-test-helper==2.1.3", "test-requirements.txt:1")]
+    requirements._prepare_context(context, config, "odoo:18.0", wanted, lambda line: None)
+
+    download = calls[0]
+    assert download[:4] == ["/host/python3", "-m", "pip", "download"]  # on the host, with its pip configuration
+    assert download[download.index("--python-version") + 1] == "3.12" and "cp312" in download
+    platforms = [download[i + 1] for i, a in enumerate(download) if a == "--platform"]
+    assert platforms[0] == "manylinux_2_39_x86_64" and "manylinux2014_x86_64" in platforms
+    assert sorted(p.name for p in (context / "wheels").iterdir()) == ["odoo_test_helper-2.1.3-py3-none-any.whl"]
+    lines = (context / "Dockerfile").read_text().splitlines()
+    assert lines[:2] == ["FROM odoo:18.0", "USER root"]
+    (run,) = [line for line in lines if line.startswith("RUN ")]
+    assert run.startswith("RUN python3 /tmp/harness-requirements/tools/pip-26.0-py3-none-any.whl/pip install ")
+    assert "--no-index" in run and "--break-system-packages" in run and "/wheels/*.whl" in run
+    assert lines.index("USER odoo") > lines.index(run)
+    assert lines[-1].startswith("LABEL hub-harness.requirements=1 ") and 'base="odoo:18.0"' in lines[-1]
+
+
+def test_an_image_without_a_user_stays_root():
+    text = requirements.dockerfile("example/odoo:18", "pip-26.0-py3-none-any.whl", "", "alice")
+    assert "\nUSER " not in text.split("USER root", 1)[1] and "owner=alice" in text
