@@ -83,7 +83,7 @@ def finish(code: int, session: nox.Session | None = None) -> None:
 
 
 def harness(session: nox.Session, *argv: str) -> None:
-    """`python -m harness ARGV` in nox's own process (one place maps errors to exit codes: harness.cli)."""
+    """`python3 -m harness ARGV` in nox's own process (one place maps errors to exit codes: harness.cli)."""
     from harness.cli import main
 
     finish(main(list(argv)), session)
@@ -94,7 +94,7 @@ def harness(session: nox.Session, *argv: str) -> None:
 def tests(session: nox.Session, module: str) -> None:
     """Run one module's tests in its own Compose project (in nox's process: nox's kill timers never apply).
 
-    Arguments after `--` go to `python -m harness run`, e.g. `-- --tests TestItem.test_boom`.
+    Arguments after `--` go to `python3 -m harness run`, e.g. `-- --tests TestItem.test_boom`.
     """
     harness(session, "run", module, *session.posargs)
 

@@ -1,4 +1,4 @@
-"""`python -m harness ...`: see harness.cli."""
+"""`python3 -m harness ...`: see harness.cli."""
 
 import sys
 

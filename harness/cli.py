@@ -1,4 +1,4 @@
-"""Command line: `python -m harness run MODULE [MODULE...]`, `reap`, `modules`, `validate`."""
+"""Command line: `python3 -m harness run MODULE [MODULE...]`, `reap`, `modules`, `validate`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from harness.errors import ExitCode, HarnessError, UsageError
 
 
 def run_command(config: Config, module: str) -> int:
-    """The guarded run, as both `nox -s tests(...)` and `python -m harness run` call it."""
+    """The guarded run, as both `nox -s tests(...)` and `python3 -m harness run` call it."""
     from harness.run import run_module
 
     return run_module(config, module).exit_code
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"error: the harness needs its Python dependencies ({exc.name} is missing for {sys.executable}): "
             "run it through nox (bash scripts/run-tests.sh MODULE sets nox up), or install them: "
-            "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python -m harness ...",
+            "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python3 -m harness ...",
             file=sys.stderr,
         )
         return int(ExitCode.ENVIRONMENT)

@@ -1,7 +1,7 @@
 """The run options a module developer reaches for: their flags, and how they become configuration.
 
 `--tests`, `--failed`, `--keep-db-on-failure`, `--browser`, `--coverage`, `--fail-under` of
-`python -m harness run` (and of `nox -s "tests(module='m')" -- ...`).
+`python3 -m harness run` (and of `nox -s "tests(module='m')" -- ...`).
 """
 
 from __future__ import annotations

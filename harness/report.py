@@ -56,6 +56,10 @@ def shown_path(path: Path | None) -> str:
         return str(path)
 
 
+# Odoo's suite records each class's setUpClass and tearDownClass as entries of its stats too.
+STATS_NOTE = "test methods (odoo.tests.result); odoo.tests.stats also counts setUpClass/tearDownClass"
+
+
 def rows(result: RunResult) -> list[tuple[str, str]]:
     """The block's (label, text) rows, in reading order; an empty label continues the row above."""
     out = [("result", f"{result.headline}  {result.module}  (exit {result.exit_code})")]
@@ -67,6 +71,9 @@ def rows(result: RunResult) -> list[tuple[str, str]]:
         decided = result.exit_code in VERDICT_CODES
         tests = result.counts.describe() + ("" if decided else f" so far (stopped in phase {result.phase})")
     out.append(("tests", tests))
+    if result.counts is not None and result.counts.tests:
+        # Odoo's own `odoo.tests.stats: MODULE: 8 tests` line, a few lines up, counts something else.
+        out.append(("", STATS_NOTE))
     if result.selection:
         out.append(("selection", result.selection))
     out += result.notes

@@ -8,7 +8,8 @@
 # 3 environment error, 5 no tests (the module has no tests package), 130/143/129 interrupted. The set-up, each step only when needed:
 #   1. the Docker engine and Compose v2: as root on Debian/Ubuntu, scripts/provision-engine.sh
 #      installs or starts them; otherwise it says what to do;
-#   2. nox: the one on the PATH, else the project's .venv/bin/nox, else it creates .venv with nox
+#   2. nox: RUN_TESTS_NOX, else the one on the PATH or the project's .venv/bin/nox when the
+#      noxfile's dependencies are beside it, else it creates (or completes) .venv with nox and them
 #      (as root it installs python3-venv when Debian's Python lacks it);
 #   3. the images: the configured Odoo and PostgreSQL images (ODOO_IMAGE, POSTGRES_IMAGE; the
 #      compose file's defaults odoo:18.0 and postgres:16) when they are on the engine or can be
@@ -68,19 +69,36 @@ ensure_engine() {
         "(Debian/Ubuntu), or start Docker Desktop (macOS, Windows)"
 }
 
-# The nox to run: on the PATH, else the project's .venv, else a new .venv made now.
+# Whether a nox has the noxfile's dependencies beside it (its shebang's interpreter imports them).
+# A nox without them (a plain `pipx install nox`) works, but makes a script environment and
+# reinstalls into it at every call: `uv binary not found`, pip's `Requirement already satisfied`.
+complete_nox() {
+    local python
+    python=$(sed -n '1s/^#!\([^ ]*\).*/\1/p' "$1" 2>/dev/null)
+    [ -n "$python" ] && "$python" -c 'import nox, docker, requests, psutil, coverage, diff_cover' >/dev/null 2>&1
+}
+
+# The nox to run: RUN_TESTS_NOX, else one with the dependencies (on the PATH, else the project's
+# .venv), else the project's .venv made (or completed) now.
 find_nox() {
-    if command -v nox >/dev/null 2>&1; then
-        command -v nox
+    if [ -n "${RUN_TESTS_NOX:-}" ]; then
+        echo "$RUN_TESTS_NOX"
         return 0
     fi
-    if [ -x .venv/bin/nox ]; then
-        echo "$PWD/.venv/bin/nox"
-        return 0
-    fi
+    local candidate
+    for candidate in "$(command -v nox || true)" "$PWD/.venv/bin/nox"; do
+        if [ -n "$candidate" ] && [ -x "$candidate" ] && complete_nox "$candidate"; then
+            echo "$candidate"
+            return 0
+        fi
+    done
     local floor
     floor=$(grep -o 'nox>=[0-9.]*' pyproject.toml | head -n 1)
-    say "no nox on the PATH: creating .venv with $floor (once)"
+    if [ -x .venv/bin/nox ]; then
+        say ".venv/bin/nox lacks the harness's dependencies: installing them into .venv (once)"
+    else
+        say "no nox with the harness's dependencies: creating .venv with $floor and them (once)"
+    fi
     if ! python3 -m venv .venv >/dev/null 2>&1; then
         rm -rf .venv
         if is_root && command -v apt-get >/dev/null 2>&1; then
@@ -90,7 +108,7 @@ find_nox() {
             python3 -m venv .venv >&2 || fail "python3 -m venv .venv failed"
         else
             fail "python3 cannot create a virtual environment: install python3-venv" \
-                "(sudo apt-get install python3-venv), or install nox yourself (pipx install nox)"
+                "(sudo apt-get install python3-venv)"
         fi
     fi
     # With the noxfile's own dependencies beside nox, nox needs no script environment of its own

@@ -97,6 +97,10 @@ def test_a_pass_reads_verdict_module_counts_times_cleanup_and_paths(tmp_path, mo
     assert lines[0] == lines[-1] == RULE
     assert field(lines, "result") == "PASSED  probe_pass  (exit 0)"
     assert field(lines, "tests") == "3 tests, 0 failures, 0 errors, 0 skipped"
+    # Which count this is, beside Odoo's stats line (`probe_pass: 5 tests ...`) in the log above.
+    assert lines[lines.index(next(line for line in lines if line.startswith("tests "))) + 1].strip() == (
+        "test methods (odoo.tests.result); odoo.tests.stats also counts setUpClass/tearDownClass"
+    )
     # A retried phase is summed: port 0.0 + 0.04, up 1.9 + 2.0.
     assert field(lines, "phases") == (
         "preflight 0.1 s | port 0.0 s | up 3.9 s | readiness 0.7 s | tests 2.5 s | teardown 0.8 s"

@@ -114,7 +114,49 @@ def fake_tools(tmp_path: Path) -> dict[str, str]:
     for name, text in (("docker", FAKE_DOCKER), ("nox", FAKE_NOX)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
-    return {"PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", "CALLS": str(tmp_path / "calls")}
+    return {
+        "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "CALLS": str(tmp_path / "calls"),
+        "RUN_TESTS_NOX": str(bin_dir / "nox"),  # the stand-in has no dependencies: name it
+    }
+
+
+# A python3 whose `-m venv DIR` makes DIR/bin/python (logging what pip is asked) and DIR/bin/nox.
+FAKE_PYTHON = """#!/bin/sh
+echo "python3 $*" >> "$CALLS"
+if [ "$1 $2" = "-m venv" ]; then
+    mkdir -p "$3/bin"
+    printf '#!/bin/sh\necho "venv-python $*" >> "$CALLS"\n' > "$3/bin/python"
+    printf '#!%s/bin/python\necho "venv-nox $*" >> "$CALLS"\n' "$PWD/$3" > "$3/bin/nox"
+    chmod +x "$3/bin/python" "$3/bin/nox"
+fi
+"""
+
+
+def test_a_nox_without_the_harness_dependencies_is_not_used_and_venv_gets_them(tmp_path):
+    """A bare nox (e.g. `pipx install nox`) would reinstall a script environment at every call: .venv instead."""
+    project = tmp_path / "project"
+    (project / "scripts").mkdir(parents=True)
+    shutil.copy(SCRIPT, project / "scripts" / "run-tests.sh")
+    shutil.copy(ROOT / "noxfile.py", project / "noxfile.py")
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    env = fake_tools(tmp_path)
+    del env["RUN_TESTS_NOX"]
+    (tmp_path / "bin" / "python3").write_text(FAKE_PYTHON)
+    (tmp_path / "bin" / "python3").chmod(0o755)
+    (tmp_path / "bin" / "nox").write_text('#!/bin/sh\necho "bare-nox $*" >> "$CALLS"\n')
+    result = subprocess.run(
+        [BASH, str(project / "scripts" / "run-tests.sh"), "traction"],
+        env={**env, "HAVE_IMAGES": "odoo:18.0 postgres:16", "HOME": str(tmp_path)},
+        cwd=tmp_path, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls").read_text()
+    assert "bare-nox" not in calls
+    assert "python3 -m venv .venv" in calls
+    assert "venv-python -m pip install --quiet" in calls and "docker>=7.1" in calls and "diff-cover>=9" in calls
+    assert "/project/.venv/bin/nox -s tests(module='traction')" in calls  # run by the .venv's python
+    assert "creating .venv" in result.stderr
 
 
 def test_no_image_and_no_odoo_source_says_exactly_what_to_set(tmp_path):
