@@ -31,12 +31,17 @@ def test_relative_links_resolve(doc: Path) -> None:
 
 
 def test_set_up_installs_nox_the_way_debian_and_ubuntu_allow() -> None:
-    """A system-wide `pip install` is refused there (externally-managed-environment): pipx or a venv."""
+    """A system-wide `pip install` is refused there (externally-managed-environment): the script's venv.
+
+    A bare `pipx install nox` is not offered: without the noxfile's dependencies beside it, nox
+    remakes a script environment at every call (pip's lines, `uv binary not found`).
+    """
     commands = [
         line.split("#")[0] for block in re.findall(r"```bash\n(.*?)```", README, re.S) for line in block.splitlines()
     ]
     assert not [c for c in commands if re.search(r"(^|\s)(python3? -m )?pip3? install", c) and ".venv/bin/pip" not in c]
-    assert any("pipx install nox" in c for c in commands)
+    assert not any("pipx install nox" in c for c in commands)
+    assert any(".venv/bin/activate" in c for c in commands) and any(".venv/bin/nox" in c for c in commands)
 
 
 def test_one_nox_floor_in_pyproject_noxfile_and_readme() -> None:
