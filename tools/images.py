@@ -125,13 +125,9 @@ def postgres_spec(root: Path = REPO_ROOT) -> ImageSpec:
 
 
 def postgres17_spec(root: Path = REPO_ROOT) -> ImageSpec:
-    """PostgreSQL 17 (Debian trixie's), the same Dockerfile and entrypoint, on a base of its own."""
+    """PostgreSQL 17 (Debian trixie's): the same Dockerfile and entrypoint, on a base of its own."""
     return dataclasses.replace(
-        postgres_spec(root),
-        name="postgres17",
-        alias=POSTGRES17_ALIAS,
-        dockerfile=root / "images" / "postgres17" / "Dockerfile",
-        base=rootfs.TRIXIE_POSTGRES_17,
+        postgres_spec(root), name="postgres17", alias=POSTGRES17_ALIAS, base=rootfs.TRIXIE_POSTGRES_17
     )
 
 
