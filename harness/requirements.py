@@ -218,7 +218,9 @@ def build_image(
     base_id = _image_id(base_image, config)
     if base_id is None:
         return base_image  # not on the engine yet: `up` pulls it, or says how to get it
-    optional = list(skip_installed)
+    # A manifest's `odoo_test_helper` that a requirement file pins already is that file's line.
+    named = {_name(r.line) for r in requirements}
+    optional = [r for r in skip_installed if _name(r.line) not in named]
     if optional:
         have = installed_distributions(base_image, base_id, config)
         optional = [r for r in optional if _name(r.line) not in have]

@@ -175,3 +175,17 @@ def test_the_official_image_layout_gets_wheels_for_noble_and_the_contexts_own_pi
 def test_an_image_without_a_user_stays_root():
     text = requirements.dockerfile("example/odoo:18", "pip-26.0-py3-none-any.whl", "", "alice")
     assert "\nUSER " not in text.split("USER root", 1)[1] and "owner=alice" in text
+
+
+def test_a_manifest_package_a_requirement_file_pins_already_adds_no_line(tmp_path, monkeypatch):
+    """base_sequence_option names odoo_test_helper in its manifest; test-requirements.txt pins odoo-test-helper."""
+    config = Config(root=tmp_path).with_overrides(lock_dir=tmp_path / "locks")
+    monkeypatch.setattr(requirements, "_image_id", lambda ref, cfg: "sha256:1")  # base and tag both there
+    monkeypatch.setattr(requirements, "mark_in_use", lambda cfg, key: None)
+    monkeypatch.setattr(requirements, "installed_distributions", lambda image, image_id, cfg: set())
+    lines: list[str] = []
+    pinned = [Requirement("odoo-test-helper==2.1.3", "test-requirements.txt:1")]
+    manifest = [Requirement("odoo_test_helper", "m/__manifest__.py external_dependencies")]
+    tag = requirements.build_image(config, "o:1", pinned, lines.append, skip_installed=manifest)
+    assert tag == f"hub-harness-req:{image_key('sha256:1', pinned)}"
+    assert "(1 requirement(s) on o:1)" in lines[0]
