@@ -168,13 +168,20 @@ def is_secret_name(name: str) -> bool:
     return any(word in name.upper() for word in _SECRET_WORDS)
 
 
+# The default database password is public: the compose file and the docs print it, and it is
+# also the user, the service and the launcher. Hiding it would turn every "odoo" of the harness's
+# own lines into *** and protect nothing; a password the user sets is hidden everywhere.
+PUBLIC_PASSWORDS = frozenset({Config.db_password})
+
+
 def known_secrets(config: Config, *environments: Mapping[str, str]) -> list[str]:
     """Every password the harness knows: the database's, and each secret-named HARNESS_* value of the
-    process environment and of `environments` (a run's compose variables: the server's master password)."""
+    process environment and of `environments` (a run's compose variables: the server's master password),
+    except the public default (PUBLIC_PASSWORDS)."""
     found = {config.db_password}
     for env in (os.environ, *environments):
         found |= {value for key, value in env.items() if key.startswith("HARNESS_") and is_secret_name(key)}
-    return sorted(secret for secret in found if secret)
+    return sorted(secret for secret in found if secret and secret not in PUBLIC_PASSWORDS)
 
 
 def shown_setting(name: str, value: str) -> str:

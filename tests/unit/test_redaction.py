@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,16 @@ def test_validation_proofs_hold_no_password(tmp_path: Path, config: Config) -> N
     write_proof_folder(demo, known_secrets(config))
     leaked = [str(path) for path, text in every_file(tmp_path).items() if PASSWORD in text]
     assert leaked == []
+
+
+def test_the_public_default_password_is_kept_a_set_one_is_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `odoo` is also the user, the service and the launcher: hiding it garbled the harness's own
+    # lines ("waiting for *** (200 from ...)", "phase: tests (*** -c ...)") and protected nothing.
+    for name in [n for n in os.environ if n.startswith("HARNESS_")]:
+        monkeypatch.delenv(name)
+    assert known_secrets(Config(root=tmp_path)) == []
+    monkeypatch.setenv("HARNESS_DB_PASSWORD", PASSWORD)
+    assert known_secrets(Config(root=tmp_path, db_password=PASSWORD)) == [PASSWORD]
+    assert known_secrets(Config(root=tmp_path), {"HARNESS_ADMIN_PASSWORD": "odoo"}) == [PASSWORD]
