@@ -41,6 +41,11 @@ class Config:
     # How many of the user's requirements images stay when a new one is built (the most recently
     # used; older ones also go once unused for db_cache_unused_days). Images in use always stay.
     requirements_keep: int = 4
+    # Where runs record which requirements images they use (one use file each, harness/requirements.py):
+    # the user's cache, shared by all their checkouts and runs whatever their lock_dir.
+    requirements_state_dir: Path = (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hub-harness" / "requirements"
+    )
     compose_files: tuple[Path, ...] = (Path("docker-compose.agent.yml"),)
     port_range: tuple[int, int] = (8090, 8100)
     publish_host: str = "127.0.0.1"
@@ -188,6 +193,7 @@ def _absolutise(config: Config) -> Config:
         artefacts_dir=resolve(config.artefacts_dir),
         lock_dir=resolve(config.lock_dir),
         db_cache_dir=resolve(config.db_cache_dir),
+        requirements_state_dir=resolve(config.requirements_state_dir),
         validation_dir=resolve(config.validation_dir),
     )
 

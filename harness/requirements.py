@@ -40,7 +40,7 @@ from harness.dependencies import user_manifests
 from harness.docker_cli import DockerCommandFailed
 from harness.errors import EnvironmentProblem, UsageError
 from harness.modules import module_dirs, read_manifest
-from harness.paths import manifests_dir, private_state_dir, read_json
+from harness.paths import manifests_dir, private_dir, private_state_dir, read_json
 
 Log = Callable[[str], None]
 
@@ -273,7 +273,11 @@ _IN_USE: dict[str, IO[str]] = {}
 
 
 def _use_file(config: Config, key: str) -> Path:
-    return private_state_dir(manifests_dir(config), config) / f"requirements-{key}.use"
+    """The key's use file, in the user's private requirements_state_dir (not under lock_dir: a run
+    with a lock_dir of its own, as the test suites have, must still be seen by the user's reap)."""
+    folder = config.requirements_state_dir
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return private_dir(folder) / f"{key}.use"
 
 
 def mark_in_use(config: Config, key: str) -> None:

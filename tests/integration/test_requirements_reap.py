@@ -39,7 +39,9 @@ def tiny_image(context: Path, key: str, owner: str) -> str:
 def test_reap_keeps_the_newest_and_what_is_in_use_and_removes_the_rest(tmp_path, monkeypatch):
     owner = f"hub-test-reap-{secrets.token_hex(4)}"
     monkeypatch.setattr(requirements.getpass, "getuser", lambda: owner)
-    config = Config(root=tmp_path).with_overrides(lock_dir=tmp_path / "locks", requirements_keep=1)
+    config = Config(root=tmp_path).with_overrides(
+        lock_dir=tmp_path / "locks", requirements_state_dir=tmp_path / "req", requirements_keep=1
+    )
     keys = [secrets.token_hex(12) for _ in range(4)]
     tags = [tiny_image(tmp_path / f"c{n}", key, owner) for n, key in enumerate(keys)]
     container = None

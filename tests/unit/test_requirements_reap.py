@@ -85,7 +85,9 @@ def key(n: int) -> str:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config(root=tmp_path).with_overrides(lock_dir=tmp_path / "locks", requirements_keep=2)
+    return Config(root=tmp_path).with_overrides(
+        lock_dir=tmp_path / "locks", requirements_state_dir=tmp_path / "req", requirements_keep=2
+    )
 
 
 def install(monkeypatch, fake: FakeEngine) -> None:
