@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, TextIO
 
 from harness import (
     addons_path,
+    browser,
     coverage_report,
     dbcache_steps,
     engine,
@@ -106,6 +108,7 @@ class RunPhases:
         self.judge()
         self.measure_coverage()
         self.keep_database()
+        self.keep_browser_files()
         self.save_service_logs()
 
     def enter(self, phase: str, detail: str = "") -> None:
@@ -220,16 +223,22 @@ class RunPhases:
         # No port yet: `config` only resolves the image names (ODOO_PORT must merely be set).
         probe = Compose(self.project, (*self.config.compose_files, *self.override_files()), compose_env(self.config, 0))
         wanted = requirements.for_module(self.config, self.module) or self.extra_requirements
+        resolve = wanted or self.config.browser
+        images = service_images(dbcache_steps.resolved_config(probe, self.config)) if resolve else {}
+        service = self.config.odoo_service
+        if self.config.browser and images.get(service):
+            # The browser image is the base the requirements (if any) are installed on.
+            self.enter("browser")
+            images = {**images, service: browser.build_image(self.config, images[service], self.log.harness)}
         if wanted:
             self.enter("requirements")
         self.image_files = requirements.for_run(
-            self.config,
-            self.module,
-            service_images(dbcache_steps.resolved_config(probe, self.config)) if wanted else {},
-            self.artefacts,
-            self.log.harness,
-            self.extra_requirements,
+            self.config, self.module, images, self.artefacts, self.log.harness, self.extra_requirements
         )
+        if self.config.browser and not self.image_files and images.get(service):
+            # No requirements image on top: the odoo service runs the browser image itself.
+            target = self.artefacts / "browser.override.yml"
+            self.image_files = (requirements.override_file(self.config, images[service], target),)
 
     def wait_ready(self) -> None:
         """Until /web/health answers 200 or Docker says healthy; fail fast on exit or unhealthy."""
@@ -305,6 +314,12 @@ class RunPhases:
             has_tests=tested,
         )
         self.summary = f"{self.module}: {Counts.from_analysis(analysis).describe()} in {self.test_seconds:.1f} s"
+        no_browser = browser.skipped_for_browser(analysis.skipped, self.module)
+        note = browser.skip_note(len(no_browser), self.config.browser)
+        if note is not None:
+            self.log.harness(f"{note[1]} ({', '.join(s.name for s in no_browser[:5])})")
+            self.extras["browser_skipped"] = [s.name for s in no_browser]
+            self.notes.append(note)
 
     def measure_coverage(self) -> None:
         """--coverage: copy the data out, report it mapped to the repository; --fail-under has its own rule."""
@@ -350,6 +365,33 @@ class RunPhases:
         self.log.harness(f"test database kept in {kept.dump}; restore it with: {kept.restore_command}")
         self.extras["kept_database"] = kept.to_json()
         self.notes += keepdb.rows(kept, shown_path(self.artefacts))
+
+    def keep_browser_files(self) -> None:
+        """--browser: copy Odoo's screenshots and screencasts (a failing tour's) into the artefacts."""
+        if not self.config.browser or self.compose is None:
+            return
+        folder = self.artefacts / browser.ARTEFACTS_FOLDER
+        archive = self.artefacts / "browser-files.tar"
+        where = Path(browser.CONTAINER_FILES)
+        failed = keepdb.exec_to_file(
+            self.compose, self.config.odoo_service, ["tar", "-C", str(where.parent), "-cf", "-", where.name],
+            archive, self.config.command_timeout,
+        )  # fmt: skip
+        try:
+            if failed:
+                # No folder: Odoo saved nothing (no tour failed).
+                self.log.harness(f"browser: no screenshots in {where} ({failed})")
+                return
+            files = browser.extract_files(archive, folder)
+        except (OSError, tarfile.TarError) as exc:
+            self.log.harness(f"browser: could not keep the screenshots: {exc}")
+            return
+        finally:
+            archive.unlink(missing_ok=True)
+        if files:
+            self.extras["browser_files"] = [str(p) for p in files]
+            self.notes.append(("screenshots", f"{len(files)} file(s) in {shown_path(folder)}"))
+            self.log.harness(f"browser: {len(files)} screenshot/screencast file(s) kept in {folder}")
 
     # --- progress
 
