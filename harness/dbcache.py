@@ -186,6 +186,15 @@ def cache_owner() -> str:
     return getpass.getuser()
 
 
+def cache_dir_label(config: Config) -> str:
+    """Which db_cache_dir an entry's image belongs to (a label value): 16 hex digits of its path.
+
+    One user may have several (the test suites use folders of their own): a reap of one must not
+    take an image whose entry lives in another as half-built.
+    """
+    return hashlib.sha256(str(config.db_cache_dir).encode()).hexdigest()[:16]
+
+
 def entry_folder(config: Config, key: str) -> Path:
     """The host folder of an entry."""
     return config.db_cache_dir / key
@@ -374,7 +383,10 @@ def reap(config: Config, log: Log, *, dry_run: bool = False) -> list[str]:
     """
     timeout = config.command_timeout
     mine = [f"label={LABEL}=1", f"label={LABEL}.owner={cache_owner()}"]
-    listed = engine.list_images(mine, timeout, fmt="{{.Repository}}:{{.Tag}}")
+    # Images of this db_cache_dir's entries (its label), and the entries' folders here; an image
+    # of another folder of this user's (or of a version without the label) is not this reap's.
+    here = [*mine, f"label={LABEL}.dir={cache_dir_label(config)}"]
+    listed = engine.list_images(here, timeout, fmt="{{.Repository}}:{{.Tag}}")
     keys = {ref.rpartition(":")[2] for ref in listed if ref.startswith(f"{REPOSITORY}:")}
     if config.db_cache_dir.is_dir():
         keys |= {p.name for p in config.db_cache_dir.iterdir() if p.is_dir() and "." not in p.name}
@@ -394,7 +406,7 @@ def reap(config: Config, log: Log, *, dry_run: bool = False) -> list[str]:
             removed.append(key)
         finally:
             lock.release()
-    _remove_replaced_images(mine, log, dry_run=dry_run, timeout=timeout)
+    _remove_replaced_images(here, log, dry_run=dry_run, timeout=timeout)
     return removed
 
 

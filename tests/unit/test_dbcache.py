@@ -260,8 +260,10 @@ def test_reap_removes_half_built_stale_and_orphaned_entries_only(
 
     def fake_run(argv: list[str], timeout: float, **kwargs: object) -> proc.Result:
         if argv[:5] == [*DOCKER, "image", "ls"]:
-            # Only this user's entries are listed: another user's are never reaped.
+            # Only this user's entries of this db_cache_dir are listed: another user's, or those of
+            # another folder of this user's (a test suite's), are never reaped.
             assert f"label={dbcache.LABEL}.owner={dbcache.cache_owner()}" in argv
+            assert f"label={dbcache.LABEL}.dir={dbcache.cache_dir_label(config)}" in argv
             if "dangling=true" in argv:
                 return proc.Result(tuple(argv), 0, "", "", 0.0)
             return proc.Result(tuple(argv), 0, "\n".join(listed), "", 0.0)
@@ -328,3 +330,27 @@ def test_a_dependency_in_a_second_folder_enters_the_key_with_its_content(tmp_pat
     before = _key(config, user, ["base", "theirs"])
     (deps / "theirs" / "models.py").write_text("# changed\n")
     assert _key(config, user, ["base", "theirs"]) != before
+
+
+def test_reap_leaves_the_images_of_another_cache_folder_of_the_same_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two db_cache_dirs of one user (a developer's and a test suite's): neither reap takes the other's images."""
+    mine = Config(root=tmp_path, db_cache_dir=tmp_path / "mine")
+    theirs = Config(root=tmp_path, db_cache_dir=tmp_path / "theirs")
+    assert dbcache.cache_dir_label(mine) != dbcache.cache_dir_label(theirs)
+    images = {f"{dbcache.REPOSITORY}:k1": dbcache.cache_dir_label(theirs)}  # built for `theirs`, no folder in mine
+    removed: list[str] = []
+
+    def fake_run(argv: list[str], timeout: float, **kwargs: object) -> proc.Result:
+        if argv[:5] == [*DOCKER, "image", "ls"]:
+            wanted = next(a.rpartition("=")[2] for a in argv if a.startswith(f"label={dbcache.LABEL}.dir="))
+            out = "" if "dangling=true" in argv else "\n".join(r for r, d in images.items() if d == wanted)
+            return proc.Result(tuple(argv), 0, out, "", 0.0)
+        removed.append(argv[-1])
+        return proc.Result(tuple(argv), 0, "", "", 0.0)
+
+    monkeypatch.setattr(proc, "run", fake_run)
+    monkeypatch.setattr(dbcache, "image_id", lambda ref, timeout: ref)
+    assert dbcache.reap(mine, lambda _line: None) == [] and removed == []
+    assert dbcache.reap(theirs, lambda _line: None) == ["k1"]  # in its own folder's reap it is half-built
