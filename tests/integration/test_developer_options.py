@@ -106,3 +106,29 @@ def test_coverage_of_traction_is_a_cobertura_report_of_its_files(tmp_path: Path,
     assert json.loads(report.read_text())["report_name"] == "XML"
     assert Path(coverage["html"]).is_file() and coverage["percent"] > 50
     assert prefix_leftovers(client) == []
+
+
+def test_browser_tours_pass_fail_with_a_screenshot_and_skip_without_a_browser(tmp_path: Path, client: object) -> None:
+    env = real_env(tmp_path)
+    # With --browser (the browser image built once per content, then reused): the tour that passes.
+    code, child, result = run("fixture_tour", env, "--browser", "--tests", "TestTourPass")
+    assert code == 0, child.output
+    assert "tour succeeded" in child.output and result["counts"]["skipped"] == 0, child.output
+    assert re.search(r"\[harness\] browser image hub-harness-browser:[0-9a-f]{24} (built|reused)", child.output)
+
+    # The tour that fails: exit 1, and the screenshot Odoo took of the page is in the artefacts.
+    code, child, result = run("fixture_tour", env, "--browser", "--tests", "TestTourFail")
+    assert code == 1, child.output
+    assert [t["name"] for t in result["failed_tests"]] == ["TestTourFail.test_tour_fail"]
+    assert "fixture_tour: this step fails on purpose" in child.output
+    shots = [Path(p) for p in result["extras"]["browser_files"]]
+    assert shots and all(p.suffix == ".png" and p.read_bytes().startswith(b"\x89PNG") for p in shots), shots
+    assert re.search(r"\[harness\] screenshots +\d+ file\(s\) in \S+/browser", child.output), child.output
+
+    # Without --browser the same module passes, and says its tours were skipped for want of a browser.
+    code, child, result = run("fixture_tour", env)
+    assert code == 0, child.output
+    assert "[harness] browser        2 tests skipped: no browser; run with --browser" in child.output
+    assert sorted(result["extras"]["browser_skipped"]) == ["TestTourFail.test_tour_fail", "TestTourPass.test_tour_pass"]
+    assert result["counts"] == {"tests": 3, "failures": 0, "errors": 0, "skipped": 2}
+    assert prefix_leftovers(client) == []
