@@ -354,3 +354,24 @@ def test_reap_leaves_the_images_of_another_cache_folder_of_the_same_user(
     monkeypatch.setattr(dbcache, "image_id", lambda ref, timeout: ref)
     assert dbcache.reap(mine, lambda _line: None) == [] and removed == []
     assert dbcache.reap(theirs, lambda _line: None) == ["k1"]  # in its own folder's reap it is half-built
+
+
+def test_reap_removes_an_entry_of_a_past_day_which_no_run_can_hit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = Config(root=tmp_path, db_cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(dbcache, "image_id", lambda ref, timeout: ref)
+    listed: list[str] = []
+    monkeypatch.setattr(
+        proc,
+        "run",
+        lambda argv, timeout, **kw: proc.Result(tuple(argv), 0, "\n".join(listed) if "ls" in argv else "", "", 0.0),
+    )
+    today = datetime.datetime.now(datetime.timezone.utc)
+    for key, when in (("today", today), ("yesterday", today - datetime.timedelta(days=1))):
+        folder = _entry(config, key)
+        data = {"odoo_image_id": "sha256:odoo", "postgres_image_id": "sha256:pg", "created": when.isoformat()}
+        (folder / dbcache.ENTRY_FILE).write_text(json.dumps(data))
+    lines: list[str] = []
+    assert dbcache.reap(config, lines.append, dry_run=True) == ["yesterday"]
+    assert "the key holds the UTC day" in lines[0]
