@@ -80,6 +80,9 @@ class Config:
     db_cache: bool = True
     db_cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hub-harness" / "dbcache"
     db_cache_unused_days: float = 7.0
+    # How many entries stay after every run's start (harness/dbcache_tidy.py): the most recently
+    # used; each is an image of 80 MB or more on the engine.
+    db_cache_max_entries: int = 10
     # What a module developer asks of one run (harness/selection.py, keepdb.py, browser.py,
     # coverage_report.py): a test selection, the failing database kept, browser tours, coverage.
     tests: str = ""

@@ -22,11 +22,11 @@ import contextlib
 import dataclasses
 import datetime
 import fcntl
-import getpass
 import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -121,6 +121,7 @@ class Plan:
     odoo_image_id: str = ""
     postgres_image_id: str = ""
     module: str = ""  # the module under test: never in an entry
+    day: str = ""  # the UTC day in the key (ISO date)
 
     @property
     def uses_cache(self) -> bool:
@@ -182,8 +183,12 @@ def cache_key(**inputs: object) -> str:
 
 
 def cache_owner() -> str:
-    """Who the entries are for: the user's name. Another user's entries are never used or reaped."""
-    return getpass.getuser()
+    """Who the entries are for: `<uid>@<host>`. Another owner's entries are never used or reaped.
+
+    Not the user's name: `root` on two hosts that share one engine is two owners, each with a
+    cache folder of its own, and neither may take the other's images for its own (or reap them).
+    """
+    return f"{os.getuid()}@{socket.gethostname()}"
 
 
 def cache_dir_label(config: Config) -> str:
@@ -258,7 +263,7 @@ def plan(config: Config, module: str, resolved: Mapping[str, object]) -> Plan:
     mode: CacheMode = "hit" if is_complete(config, key, timeout) else "build"
     if mode == "hit":
         _touch(folder / ENTRY_FILE)
-    return Plan(mode, "", key, f"{REPOSITORY}:{key}", direct, folder, odoo_id, db_id, module)
+    return Plan(mode, "", key, f"{REPOSITORY}:{key}", direct, folder, odoo_id, db_id, module, today.isoformat())
 
 
 def override_file(plan_: Plan, config: Config, db_image: str, target: Path) -> Path:
@@ -285,16 +290,24 @@ class BuildLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> bool:
-        """True when this run may build the entry."""
+        """True when this run may build the entry.
+
+        The run-start tidy removes lock files no one holds (harness/dbcache_tidy.py): a lock taken
+        on a file that was unlinked meanwhile is no lock, so the file is opened again until the
+        locked file is the one at the path.
+        """
         private_dir(self.path.parent)
-        handle = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - held until release()
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        self._handle = handle
-        return True
+        while True:
+            handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held until release()
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return False
+            if _same_file(handle, self.path):
+                self._handle = handle
+                return True
+            handle.close()  # removed between open and flock: lock the file now at the path
 
     def release(self) -> None:
         """Let others build (the kernel also drops the lock if this process dies)."""
@@ -302,6 +315,16 @@ class BuildLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    """True when the open `handle` is the file at `path` (not one unlinked since it was opened)."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)
 
 
 def write_entry(plan_: Plan, seconds: float, installed: Iterable[str]) -> None:
@@ -318,6 +341,8 @@ def write_entry(plan_: Plan, seconds: float, installed: Iterable[str]) -> None:
         "odoo_image_id": plan_.odoo_image_id,
         "postgres_image_id": plan_.postgres_image_id,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        # The UTC day in its key: from the next day on no run computes this key again.
+        "day": plan_.day,
         "build_seconds": round(seconds, 1),
         "format": FORMAT_VERSION,
     }

@@ -66,6 +66,8 @@ def image_manifests(odoo_image: str, odoo_image_id: str, config: Config) -> dict
     memo = memo_dir / f"{odoo_image_id.replace(':', '_').replace('/', '_')}.json"
     remembered = _checked_manifests(read_json(memo))
     if remembered is not None:
+        with contextlib.suppress(OSError):  # its time is its last use: the run-start tidy drops unused memos
+            os.utime(memo)
         return remembered
     result = engine.run_image(odoo_image, ["-c", _MANIFEST_SCRIPT], config.command_timeout, entrypoint="python3")
     if not result.ok:

@@ -21,6 +21,7 @@ from harness import (
     browser,
     coverage_report,
     dbcache_steps,
+    dbcache_tidy,
     engine,
     github,
     keepdb,
@@ -143,6 +144,8 @@ class RunPhases:
             self.module_dir = found
             self.extra_requirements.append(coverage_report.requirement())
         sweep(self.config, self.connect(), log=self.log.harness, verbose=False)
+        # Before this run plans its cache use: entries of past days, half-built ones, the cap.
+        dbcache_tidy.tidy(self.config, self.log.harness)
 
     def choose_port(self, tried: set[int]) -> int:
         """Lease a free host port from the range (exit 3 when none is)."""
