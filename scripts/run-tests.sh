@@ -128,7 +128,16 @@ pullable() {
 
 ensure_images() {
     local nox=$1 odoo=${ODOO_IMAGE:-odoo:18.0} postgres=${POSTGRES_IMAGE:-postgres:16}
-    if { have_image "$odoo" || pullable "$odoo"; } && { have_image "$postgres" || pullable "$postgres"; }; then
+    if have_image "$odoo" && have_image "$postgres"; then
+        return 0
+    fi
+    # Once the project's own images exist (and none was chosen by name), a repeated run uses them
+    # without asking a registry again: a registry that hangs would cost every run the pull timeout.
+    local own=0
+    if [ -z "${ODOO_IMAGE:-}${POSTGRES_IMAGE:-}" ] && have_image "$OWN_ODOO" && have_image "$OWN_POSTGRES"; then
+        own=1
+    fi
+    if [ "$own" = 0 ] && { have_image "$odoo" || pullable "$odoo"; } && { have_image "$postgres" || pullable "$postgres"; }; then
         return 0
     fi
     # The project's own images replace the configured ones only when none was chosen by name.

@@ -187,6 +187,24 @@ def test_no_image_with_an_odoo_source_builds_the_project_images_and_runs_on_them
     )
 
 
+def test_a_repeated_run_uses_the_project_images_without_asking_a_registry(tmp_path):
+    """Once built, the project's images are used as they are: no pull (a hanging registry costs its timeout)."""
+    env = fake_tools(tmp_path)
+    result = run_script(
+        "traction",
+        tmp_path=tmp_path,
+        RUN_TESTS_SETUP="1",
+        HAVE_IMAGES="hub-harness/odoo:18.0 hub-harness/postgres:15",
+        HARNESS_ODOO_SOURCE="/src/odoo.tar.xz",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls").read_text()
+    assert "docker pull" not in calls
+    own = "ODOO_IMAGE=hub-harness/odoo:18.0 POSTGRES_IMAGE=hub-harness/postgres:15"
+    assert f"nox -s tests(module='traction') {own}" in calls
+
+
 def test_configured_images_on_the_engine_are_used_as_they_are(tmp_path):
     env = fake_tools(tmp_path)
     result = run_script("traction", tmp_path=tmp_path, RUN_TESTS_SETUP="1", HAVE_IMAGES="odoo:18.0 postgres:16", **env)
