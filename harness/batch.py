@@ -40,6 +40,10 @@ Mode = Literal["grouped", "isolated"]
 MODES: tuple[Mode, ...] = ("grouped", "isolated")
 # A module without tests does not fail the command (harness.outcome.combined_exit_code).
 NO_TESTS = int(ExitCode.NO_TESTS)
+# A grouped member ending so (usage or environment error), or with no result, runs again alone.
+FALLBACK_CODES = frozenset({int(ExitCode.USAGE), int(ExitCode.ENVIRONMENT)})
+# The label of such a run: `<module>-alone` (no module name holds a dash).
+ALONE = "-alone"
 # How often the loop looks at its children when none of them prints anything.
 POLL = 0.2
 # What a GiB of memory means to `-j`: a run (Odoo server, test process, PostgreSQL) takes about 1.
@@ -212,8 +216,51 @@ class Batch:
             del self.running[label]
             self.finished[label] = code
             self.log.harness(f"end {label}: exit {code}")
+            job = self.started[label]
+            if job.grouped and not self.received:
+                self._fall_back(job)
         if not self.running:
             self._drain()  # the last lines of the last child
+
+    def _fall_back(self, job: Job) -> None:
+        """Each member the group gave no verdict of its own runs again alone, before anything else starts."""
+        rows = {row.module: row for row in job_outcomes(self.folder / job.label, job)}
+        again = fallback_jobs(job, rows)
+        for alone in again:
+            row = rows.get(alone.modules[0])
+            why = f"exit {row.exit_code}: {row.message}" if row is not None else "no result.json"
+            self.log.harness(
+                f"{alone.modules[0]}: its group {job.label} ended without its own verdict ({why}); "
+                f"running it alone as {alone.label}"
+            )
+        self.pending[:0] = again
+
+
+def fallback_jobs(job: Job, rows: Mapping[str, ModuleOutcome]) -> list[Job]:
+    """The isolated runs a grouped job's members need: those that left no result or ended 2 or 3.
+
+    A member's failing or passing tests are its own verdict (its own test process, its own copy of
+    the database): it stands. A usage or environment error, or no result at all, may be the
+    group's (another member's install broke the shared environment, a member is missing from the
+    addons path): the module's single run decides it instead, so its row is its single verdict.
+    """
+    if not job.grouped:
+        return []
+    return [
+        Job(f"{module}{ALONE}", (module,), False)
+        for module in job.modules
+        if module not in rows or rows[module].exit_code in FALLBACK_CODES
+    ]
+
+
+def job_outcomes(folder: Path, job: Job) -> list[ModuleOutcome]:
+    """The rows a job's result.json files give (its members' only), in no particular order."""
+    found = []
+    for path in sorted(folder.glob("**/result.json")):
+        row = batch_report.read_outcome(path, folder.name)
+        if row is not None and row.module in job.modules:
+            found.append(row)
+    return found
 
 
 def _forward(child: subprocess.Popen[bytes], signum: int) -> None:
@@ -237,11 +284,10 @@ def _pump(label: str, child: subprocess.Popen[bytes], lines: queue.Queue[tuple[s
 def collect(batch: Batch, planned: Sequence[Job]) -> list[ModuleOutcome]:
     """One row per module, in plan order: its result.json, or why it has none."""
     found: dict[str, ModuleOutcome] = {}
+    # In start order: a module's run alone (a group's fallback) comes after its group and wins.
     for label, job in batch.started.items():
-        for path in sorted((batch.folder / label).glob("**/result.json")):
-            row = batch_report.read_outcome(path, label)
-            if row is not None and row.module in job.modules:
-                found[row.module] = row
+        for row in job_outcomes(batch.folder / label, job):
+            found[row.module] = row
         for module in job.modules:
             if module not in found:
                 code = batch.finished.get(label) or int(ExitCode.ENVIRONMENT)

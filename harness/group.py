@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from harness import dbcache, dbcache_steps, github, odoo_command, report
+from harness import dbcache, dbcache_steps, github, odoo_command, report, requirements
 from harness.compose import Compose, compose_env
 from harness.config import Config
 from harness.dependencies import Unresolvable, dependency_closure, image_manifests, user_manifests
@@ -61,7 +61,7 @@ def cache_groups(config: Config, modules: Sequence[str]) -> dict[str, str]:
     go uncached). With the cache off every module shares one key: each gets a new database anyway.
     """
     if not config.db_cache:
-        return dict.fromkeys(modules, UNCACHED)
+        return {module: group_key(UNCACHED, _requirement_lines(config, module)) for module in modules}
     compose = Compose(f"{config.project_prefix}plan", config.compose_files, compose_env(config, config.port_range[0]))
     images = dbcache.service_images(dbcache_steps.resolved_config(compose, config))
     odoo_ref = images.get(config.odoo_service)
@@ -75,10 +75,27 @@ def cache_groups(config: Config, modules: Sequence[str]) -> dict[str, str]:
     keys: dict[str, str] = {}
     for module in modules:
         try:
-            keys[module] = ",".join(dependency_closure(module, manifests))
+            closure = ",".join(dependency_closure(module, manifests))
+            keys[module] = group_key(closure, _requirement_lines(config, module))
         except Unresolvable:
             continue
     return keys
+
+
+def group_key(closure: str, requirement_lines: Iterable[str]) -> str:
+    """What modules must share to share an environment: the dependency closure and the requirement lines.
+
+    The group's odoo image is built for its first module's requirements (its manifests'
+    external_dependencies): a module that needs other packages would fail to install in it
+    where its single run, on its own image, would not. Order and duplicates do not count.
+    """
+    lines = sorted({line.strip() for line in requirement_lines if line.strip()})
+    return "|".join([closure, *lines])
+
+
+def _requirement_lines(config: Config, module: str) -> list[str]:
+    """The lines a single run of `module` asks pip for beyond the requirement files (which all share)."""
+    return [r.line for r in requirements.manifest_requirements(config, module)]
 
 
 class GroupRun(GuardedRun):

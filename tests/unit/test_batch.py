@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.batch import NO_TESTS, Job, combined_exit_code, default_jobs, plan_jobs
+from harness.batch import NO_TESTS, Batch, Job, collect, combined_exit_code, default_jobs, fallback_jobs, plan_jobs
 from harness.batch_report import ModuleOutcome, markdown, merge_junit, table
 from harness.config import Config
+from harness.group import cache_groups, group_key
 
 
 def test_exit_code_is_0_when_all_passed_or_have_no_tests() -> None:
@@ -90,3 +92,65 @@ def test_merged_junit_has_a_suite_per_module_and_a_failing_one_for_a_missing_rep
     assert [suite.get("name") for suite in root.iter("testsuite")] == ["alpha", "gamma"]
     assert (root.get("tests"), root.get("errors")) == ("3", "1")
     assert "NOT RUN" in root.find("testsuite[@name='gamma']/testcase/error").get("message")
+
+
+def _addon(folder: Path, name: str, depends: list[str], python: list[str]) -> None:
+    (folder / name).mkdir(parents=True)
+    (folder / name / "__init__.py").write_text("")
+    manifest = {"name": name, "depends": depends, "installable": True, "external_dependencies": {"python": python}}
+    (folder / name / "__manifest__.py").write_text(repr(manifest))
+
+
+def test_modules_whose_requirements_differ_never_share_a_group(tmp_path: Path) -> None:
+    addons = tmp_path / "addons"
+    _addon(addons, "plain_a", ["base"], [])
+    _addon(addons, "plain_b", ["base"], [])
+    _addon(addons, "needs_lxml", ["base"], ["lxml_html_clean"])
+    _addon(addons, "needs_lxml_too", ["base"], ["lxml_html_clean"])
+    _addon(addons, "via_dependency", ["needs_lxml"], [])  # its dependency's needs are its own
+    config = Config(root=tmp_path, addons_path=addons, db_cache=False)
+    names = ["plain_a", "plain_b", "needs_lxml", "needs_lxml_too", "via_dependency"]
+    keys = cache_groups(config, names)
+    assert keys["plain_a"] == keys["plain_b"] != keys["needs_lxml"]
+    assert keys["needs_lxml"] == keys["needs_lxml_too"]
+    assert keys["via_dependency"] == keys["needs_lxml"]  # the cache is off: the closure does not count
+    groups = {job.modules for job in plan_jobs(names, keys, "grouped", 1)}
+    assert groups == {("plain_a", "plain_b"), ("needs_lxml", "needs_lxml_too", "via_dependency")}
+
+
+def test_group_key_is_the_closure_and_the_set_of_requirement_lines() -> None:
+    assert group_key("base,web", ["b", "a", "a "]) == group_key("base,web", ["a", "b"]) == "base,web|a|b"
+    assert group_key("base,web", []) != group_key("base", [])
+    assert group_key("base", ["requests"]) != group_key("base", [])
+
+
+def test_a_member_the_group_gave_no_verdict_of_its_own_runs_again_alone() -> None:
+    job = Job("group-a", ("a", "b", "c", "d", "e"), True)
+    rows = {
+        "a": ModuleOutcome("a", 0, "PASSED"),
+        "b": ModuleOutcome("b", 1, "FAILED"),  # its own tests' verdict: it stands
+        "c": ModuleOutcome("c", 3, "ENVIRONMENT ERROR", message="the group's run ended during its tests"),
+        "d": ModuleOutcome("d", 2, "USAGE ERROR"),
+        # e: no result.json at all
+    }
+    again = fallback_jobs(job, rows)
+    assert again == [Job("c-alone", ("c",), False), Job("d-alone", ("d",), False), Job("e-alone", ("e",), False)]
+    assert again[0].argv()[-2:] == ["run", "c"]
+    assert fallback_jobs(Job("c", ("c",), False), {}) == []
+
+
+def test_the_run_alone_is_the_row_of_the_module(tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    for label, module, code, verdict in (
+        ("group-a", "a", 0, "PASSED"),
+        ("group-a", "c", 3, "ENVIRONMENT ERROR"),
+        ("c-alone", "c", 1, "FAILED"),
+    ):
+        path = folder / label / "p" / module / "result.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"module": module, "exit_code": code, "verdict": verdict}))
+    planned = [Job("group-a", ("a", "c"), True)]
+    batch = Batch(Config(root=tmp_path), planned, 1, folder, log=None)  # type: ignore[arg-type]
+    batch.started = {"group-a": planned[0], "c-alone": Job("c-alone", ("c",), False)}
+    rows = collect(batch, planned)
+    assert [(row.module, row.exit_code, row.job) for row in rows] == [("a", 0, "group-a"), ("c", 1, "c-alone")]
