@@ -10,6 +10,15 @@ The work order's flow is its script's steps made runnable on real Odoo 18 and no
 command with the fixes Odoo 18 needs to run at all (the `odoo` launcher instead of `odoo-bin`,
 the db arguments that `exec` loses, `--http-port`), its `--test-enable` without `--test-tags`,
 then `down -v --remove-orphans`. It runs on the same compose file as the harness.
+
+The repository row (`--repository`, on by default; `--no-repository` leaves it out): every OCA
+18.0 addon of tests/oca_wheels.py (pinned wheels, downloaded at run time with `pip download
+--no-deps`, depending only on base/web/mail) as one repository. The harness: `python -m harness
+run A B ...` in its default mode (grouped, default -j), warm database cache (one unmeasured run
+first). OCA's CI: one database on the same images, the addons' dependencies installed first
+without tests, then `-i a,b,c --test-tags /a,/b,/c --stop-after-init`. Alternating, N runs each;
+whole command, start to exit, including the database server's start and removal. Each module's
+harness verdict is compared with its single-module verdict (exit 0 with the pinned test count).
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ from pathlib import Path
 from harness import Config, load_config, proc
 from harness.compose import Compose, compose_env
 from harness.ports import acquire_port
+from tests import oca_wheels
+from tools import oca_table
 
 PHASES = ("up", "ready", "database", "tests", "teardown")
 # The harness's phase names (result.json) for the table's columns.
@@ -153,12 +164,163 @@ def markdown(table: dict[str, dict[str, dict[str, float]]], module: str, runs: i
     return "\n".join(lines) + "\n"
 
 
+# --- the repository row ------------------------------------------------------------------------------
+
+
+def outside_depends(addons: Path, modules: Sequence[str]) -> list[str]:
+    """The modules `modules` depend on that are not among them (what OCA's CI installs first, without tests)."""
+    from harness.dependencies import user_manifests
+
+    manifests = user_manifests((addons,))
+    wanted = {dep for module in modules for dep in manifests[module].depends}
+    return sorted(wanted - set(modules)) or ["base"]
+
+
+def oca_argv(
+    install: Sequence[str], tests: Sequence[str], *, network: str, db_host: str, addons: Path, helper: Path
+) -> list[str]:
+    """One plain Odoo process on database `oca_repository`: `-i install`, `--test-tags` of `tests` (none: no tests)."""
+    argv = oca_wheels.plain_odoo_argv(
+        install[0], image=odoo_image(), network=network, db_host=db_host, addons=addons, python_path=helper,
+        database="oca_repository",
+    )  # fmt: skip
+    argv[argv.index("-i") + 1] = ",".join(install)
+    at = argv.index("--test-tags")
+    if tests:
+        argv[at + 1] = ",".join(f"/{module}" for module in tests)
+    else:
+        del argv[at : at + 2]
+    return argv
+
+
+def odoo_image() -> str:
+    """The Odoo image both sides run (ODOO_IMAGE, default the project's)."""
+    return os.environ.get("ODOO_IMAGE", "hub-harness/odoo:18.0")
+
+
+def oca_repository_run(modules: Sequence[str], addons: Path, helper: Path, log: Path) -> dict[str, object]:
+    """OCA's CI over the repository: a database server, the dependencies, then every addon with its tests."""
+    postgres = os.environ.get("POSTGRES_IMAGE", "hub-harness/postgres:15")
+    started = time.monotonic()
+    record: dict[str, object] = {}
+    with oca_table.plain_database(postgres) as (label, network, db):
+        where = {"network": network, "db_host": db, "addons": addons, "helper": helper}
+        for step, install, tests in (("depends", outside_depends(addons, modules), ()), ("tests", modules, modules)):
+            argv = oca_argv(install, tests, **where)
+            mark = time.monotonic()
+            result = proc.run([argv[0], argv[1], *label, *argv[2:]], timeout=CHILD_TIMEOUT)
+            record[step] = round(time.monotonic() - mark, 2)
+            with open(log, "a", encoding="utf-8") as out:
+                out.write(result.output)
+            if step == "tests":
+                record["odoo_exit"] = result.returncode
+                record["counts"] = oca_wheels.odoo_counts(result.output)
+            elif not result.ok:
+                raise RuntimeError(f"installing the dependencies failed (exit {result.returncode}); see {log}")
+    record["total"] = round(time.monotonic() - started, 2)
+    return record
+
+
+def harness_repository_run(config: Config, modules: Sequence[str], env: dict[str, str], artefacts: Path) -> dict:
+    """`python -m harness run A B ...` (default mode and -j): the whole command's seconds and each module's row."""
+    argv = [sys.executable, "-m", "harness", "run", *modules]
+    started = time.monotonic()
+    done = subprocess.run(
+        argv, cwd=config.root, env={**os.environ, **env, "HARNESS_ARTEFACTS_DIR": str(artefacts)},
+        capture_output=True, text=True, timeout=CHILD_TIMEOUT,
+    )  # fmt: skip
+    total = time.monotonic() - started
+    summaries = sorted(artefacts.glob("*batch-*/summary.json"), key=lambda p: p.stat().st_mtime)
+    if not summaries:
+        raise RuntimeError(f"the harness left no summary.json (exit {done.returncode}):\n{done.stdout[-3000:]}")
+    summary = json.loads(summaries[-1].read_text(encoding="utf-8"))
+    rows = {row["module"]: {"exit": row["exit_code"], "tests": row["tests"]} for row in summary["modules"]}
+    return {"total": round(total, 2), "exit": done.returncode, "modules": rows, "jobs": summary.get("jobs")}
+
+
+def single_verdicts(modules: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Each module's single-module verdict as measured (tests/oca_wheels.py: exit 0 with its pinned count)."""
+    return {module: {"exit": 0, "tests": oca_wheels.PINNED[module].tests} for module in modules}
+
+
+def repository_markdown(harness: list[dict], oca: list[dict], modules: Sequence[str], command: str) -> str:
+    """The repository rows: medians (min-max), the ratio harness / OCA, and whether the verdicts agree."""
+    expected = single_verdicts(modules)
+
+    def cell(values: list[float]) -> str:
+        return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})" if values else "-"
+
+    h_total = [float(r["total"]) for r in harness]
+    o_total = [float(r["total"]) for r in oca]
+    agree = [all(r["modules"].get(m) == expected[m] for m in modules) for r in harness]
+    differing = sorted({m for r in harness for m in modules if r["modules"].get(m) != expected[m]})
+    tests = sum(p["tests"] for p in expected.values())
+    lines = [
+        f"`{command}`: repository of {len(modules)} OCA 18.0 addons ({tests} tests), {len(harness)} runs of each, "
+        "alternating; seconds of the whole command, median (min-max).",
+        "",
+        "| variant | dependencies | tests | total |",
+        "| --- | --- | --- | --- |",
+        f"| harness, `run` of every module (grouped, warm cache) | - | - | {cell(h_total)} |",
+        f"| OCA-style: one database, dependencies then `-i` all with `--test-tags` | "
+        f"{cell([float(r['depends']) for r in oca])} | {cell([float(r['tests']) for r in oca])} | {cell(o_total)} |",
+        "",
+    ]
+    if h_total and o_total:
+        lines.append(f"- harness / OCA-style: {statistics.median(h_total) / statistics.median(o_total):.2f}")
+    lines.append(
+        f"- every module's verdict equal to its single-module verdict: {sum(agree)} of {len(agree)} runs"
+        + (f" (differing: {', '.join(differing)})" if differing else "")
+    )
+    counts = {tuple(r["counts"]) if r.get("counts") else None for r in oca}
+    lines.append(f"- OCA-style exit codes {sorted({r['odoo_exit'] for r in oca})}, (failed, errors, tests) {counts}")
+    return "\n".join(lines) + "\n"
+
+
+def repository_bench(config: Config, runs: int, out: Path, command: str) -> str:
+    """The repository row: download the addons, warm the cache once, then N alternating runs of each side."""
+    modules = sorted(oca_wheels.PINNED)
+    addons = oca_wheels.addons_folder(modules, out / "repository" / "addons")
+    helper = oca_wheels.test_helper_folder()
+    requirements = out / "repository" / "test-requirements.txt"
+    requirements.write_text(f"{oca_wheels.TEST_HELPER}\n", encoding="utf-8")
+    env = {
+        "HARNESS_ADDONS_PATH": str(addons),
+        "HARNESS_REQUIREMENTS": str(requirements),
+        "HARNESS_DB_CACHE_DIR": str(out / "repository" / "cache-warm"),
+        "HARNESS_READY_TIMEOUT": "900",
+    }
+    # Not measured: builds the requirements image and every group's cache entry.
+    warm = harness_repository_run(config, modules, env, out / "repository" / "runs")
+    print(f"repository warm-up: {warm['total']:.1f} s, exit {warm['exit']}", file=sys.stderr, flush=True)
+    harness: list[dict] = []
+    oca: list[dict] = []
+    for round_ in range(runs):
+        harness.append(harness_repository_run(config, modules, env, out / "repository" / "runs"))
+        oca.append(oca_repository_run(modules, addons, helper, out / "repository" / f"oca-{round_ + 1}.log"))
+        print(
+            f"repository round {round_ + 1}: harness {harness[-1]['total']:.1f} s (exit {harness[-1]['exit']}), "
+            f"OCA-style {oca[-1]['total']:.1f} s (exit {oca[-1]['odoo_exit']})",
+            file=sys.stderr,
+            flush=True,
+        )
+        data = {"modules": modules, "harness": harness, "oca": oca, "warm_up": warm}
+        (out / "repository.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return repository_markdown(harness, oca, modules, command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m tools.bench [--runs N] [--module M] [--variants a,b]`."""
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--module", default="traction")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: " + ", ".join(VARIANTS))
+    parser.add_argument(
+        "--repository",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the repository row: the pinned OCA addons through the harness against OCA's one-database command",
+    )
     args = parser.parse_args(argv)
     config = load_config()
     variants = [v for v in args.variants.split(",") if v]
@@ -183,8 +345,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs[variant].append(timing)
             print(f"round {round_ + 1} {variant}: {timing['total']:.1f} s", file=sys.stderr, flush=True)
     table = summarise(runs)
-    command = "nox -s bench" + (f" -- --runs {args.runs}" if args.runs != 3 else "")
-    text = markdown(table, args.module, args.runs, command)
+    command = "nox -s bench" + (f" -- {' '.join(argv)}" if argv else "")
+    text = markdown(table, args.module, args.runs, command) if variants else ""
+    if args.repository:
+        text += ("\n" if text else "") + repository_bench(config, args.runs, out, command)
     (out / "bench.json").write_text(json.dumps({"module": args.module, "runs": runs, "table": table}, indent=2) + "\n")
     (out / "bench.md").write_text(text, encoding="utf-8")
     print(text)

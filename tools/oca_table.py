@@ -15,11 +15,13 @@ Needs the real images (ODOO_IMAGE / POSTGRES_IMAGE, default the project's own).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import secrets
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness import proc
@@ -32,10 +34,9 @@ _REQ_LINE = re.compile(r"^.*requirements image hub-harness-req:.*$", re.M)
 _PHASES_LINE = re.compile(r"^\[harness\] phases .*$", re.M)
 
 
-def _plain(
-    module: str, image: str, postgres: str, addons: Path, helper: Path, log: Path
-) -> tuple[int, tuple | None, float]:
-    """Plain Odoo, OCA-style, on a database server of its own: (exit, (failed, errors, tests), seconds)."""
+@contextlib.contextmanager
+def plain_database(postgres: str) -> Iterator[tuple[list[str], str, str]]:
+    """A network and a ready PostgreSQL server of their own: (label arguments, network, db host); removed after."""
     name = f"hub-oca-plain-{secrets.token_hex(4)}"
     label = ["--label", f"com.docker.compose.project={name}"]
     db = f"{name}-db"
@@ -53,17 +54,26 @@ def _plain(
             if time.monotonic() > deadline:
                 raise RuntimeError("PostgreSQL never became ready")
             time.sleep(0.5)
+        yield label, name, db
+    finally:
+        proc.run(["docker", "rm", "-f", "-v", db], timeout=120)
+        proc.run(["docker", "network", "rm", name], timeout=60)
+
+
+def _plain(
+    module: str, image: str, postgres: str, addons: Path, helper: Path, log: Path
+) -> tuple[int, tuple | None, float]:
+    """Plain Odoo, OCA-style, on a database server of its own: (exit, (failed, errors, tests), seconds)."""
+    with plain_database(postgres) as (label, network, db):
         argv = oca_wheels.plain_odoo_argv(
-            module, image=image, network=name, db_host=db, addons=addons, python_path=helper, database=f"oca_{module}"
-        )
+            module, image=image, network=network, db_host=db, addons=addons, python_path=helper,
+            database=f"oca_{module}",
+        )  # fmt: skip
         begun = time.monotonic()
         result = proc.run([argv[0], argv[1], *label, *argv[2:]], timeout=TIMEOUT)
         seconds = time.monotonic() - begun
         log.write_text(result.output, encoding="utf-8")
         return result.returncode, oca_wheels.odoo_counts(result.output), seconds
-    finally:
-        proc.run(["docker", "rm", "-f", "-v", db], timeout=120)
-        proc.run(["docker", "network", "rm", name], timeout=60)
 
 
 def _harness(module: str, env: dict[str, str], log: Path) -> tuple[int, tuple | None, float, str]:
