@@ -106,6 +106,28 @@ def plan_jobs(modules: Sequence[str], groups: Mapping[str, str], mode: Mode, job
     return sorted(planned, key=lambda job: -len(job.modules))
 
 
+def last_seconds(artefacts: Path) -> dict[str, float]:
+    """Each module's seconds in the newest earlier command's summary.json (nothing when there is none)."""
+    summaries = sorted(artefacts.glob("*batch-*/summary.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in summaries[:1]:
+        rows = batch_report.read_json_rows(path)
+        return {module: seconds for module, seconds in rows.items() if seconds is not None}
+    return {}
+
+
+def by_expected_seconds(planned: Sequence[Job], seconds: Mapping[str, float]) -> list[Job]:
+    """The longest jobs first, as the last command timed their modules: the end comes sooner with N at once.
+
+    A module the last command did not time counts as the median of those it did; with no
+    times at all the plan's own order stays (most modules first).
+    """
+    if not seconds:
+        return list(planned)
+    known = sorted(seconds.values())
+    typical = known[len(known) // 2]
+    return sorted(planned, key=lambda job: -sum(seconds.get(module, typical) for module in job.modules))
+
+
 class Batch:
     """Runs the jobs, at most `jobs` at once, and stops them all on the first signal."""
 
@@ -325,7 +347,7 @@ def run_batch(
             if groups is None:
                 from harness.group import cache_groups as groups
             keys = groups(config, modules)
-        planned = plan_jobs(modules, keys, mode, workers)
+        planned = by_expected_seconds(plan_jobs(modules, keys, mode, workers), last_seconds(config.artefacts_dir))
         batch = Batch(config, planned, workers, folder, log)
         started = time.monotonic()
         batch.run()

@@ -61,6 +61,15 @@ def read_outcome(path: Path, job: str) -> ModuleOutcome | None:
     )
 
 
+def read_json_rows(path: Path) -> dict[str, float | None]:
+    """{module: seconds} from a summary.json (empty when it cannot be read)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(row["module"]): row.get("seconds") for row in data.get("modules", [])}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def _cells(row: ModuleOutcome) -> list[str]:
     def number(value: int | None) -> str:
         return "-" if value is None else str(value)

@@ -6,7 +6,18 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.batch import NO_TESTS, Batch, Job, collect, combined_exit_code, default_jobs, fallback_jobs, plan_jobs
+from harness.batch import (
+    NO_TESTS,
+    Batch,
+    Job,
+    by_expected_seconds,
+    collect,
+    combined_exit_code,
+    default_jobs,
+    fallback_jobs,
+    last_seconds,
+    plan_jobs,
+)
 from harness.batch_report import ModuleOutcome, markdown, merge_junit, table
 from harness.config import Config
 from harness.group import cache_groups, group_key
@@ -154,3 +165,16 @@ def test_the_run_alone_is_the_row_of_the_module(tmp_path: Path) -> None:
     batch.started = {"group-a": planned[0], "c-alone": Job("c-alone", ("c",), False)}
     rows = collect(batch, planned)
     assert [(row.module, row.exit_code, row.job) for row in rows] == [("a", 0, "group-a"), ("c", 1, "c-alone")]
+
+
+def test_jobs_start_longest_first_as_the_last_command_timed_them(tmp_path: Path) -> None:
+    planned = [Job("group-a", ("a", "b", "c"), True), Job("group-d", ("d", "e"), True), Job("f", ("f",), False)]
+    assert by_expected_seconds(planned, {}) == planned  # no times: the plan's order
+    old = tmp_path / "hub-agent-test-batch-1" / "summary.json"
+    old.parent.mkdir()
+    rows = [("a", 3.0), ("b", 4.0), ("c", 5.0), ("d", 40.0), ("e", 20.0)]  # f untimed: the median, 5
+    old.write_text(json.dumps({"modules": [{"module": m, "seconds": s} for m, s in rows]}))
+    seconds = last_seconds(tmp_path)
+    assert seconds == dict(rows)
+    assert [job.label for job in by_expected_seconds(planned, seconds)] == ["group-d", "group-a", "f"]
+    assert last_seconds(tmp_path / "none") == {}
