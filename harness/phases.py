@@ -97,6 +97,8 @@ class RunPhases:
         self.selection: selection.Selection | None = None  # --tests / --failed, checked in preflight
         self.extras: dict[str, Any] = {}  # what a developer option left: a kept database, coverage...
         self.notes: list[tuple[str, str]] = []  # and the rows it adds to the final block
+        # Artefact writes a full disk refused (state.json, service logs): exit 3 after the teardown.
+        self.write_problems: list[str] = []
         self.module_dir: Path | None = None  # with --coverage: the folder measured
 
     def phases(self) -> None:
@@ -120,8 +122,11 @@ class RunPhases:
         try:
             write_json(self.artefacts / "state.json", {"phase": phase, "project": self.project, "module": self.module})
         except OSError as exc:
-            # A full disk or an unwritable folder must never stop a phase, least of all the teardown.
-            self.log.harness(f"could not record the phase in {self.artefacts / 'state.json'}: {exc.strerror}")
+            # A full disk or an unwritable folder must never stop a phase, least of all the teardown;
+            # the run ends with exit 3 for it after the teardown (GuardedRun).
+            problem = f"could not record the phase in {self.artefacts / 'state.json'}: {exc.strerror}"
+            self.write_problems.append(problem)
+            self.log.harness(problem)
 
     def connect(self) -> Any:
         """The engine client, created once."""
@@ -465,7 +470,8 @@ class RunPhases:
         except HarnessError as exc:
             self.log.harness(f"could not save service logs: {exc.message}")
         except OSError as exc:
-            self.log.harness(f"could not save service logs in {folder}: {exc.strerror}")
+            self.write_problems.append(f"could not save service logs in {folder}: {exc.strerror}")
+            self.log.harness(self.write_problems[-1])
 
     def release_port(self) -> None:
         """Give the port (and a database cache build lock) back to other runs."""

@@ -68,13 +68,20 @@ class ProofLog:
 
     def line(self, text: str, *, styled: str | None = None) -> None:
         """One line of output (Odoo's or ours); `styled` is what a colour console shows instead."""
+        self.to_files(text)
+        self.to_console(text, styled=styled)
+
+    def to_files(self, text: str) -> None:
+        """The log files' half of `line`: a write that fails is remembered in `write_error`."""
         text = self.redact(text)
-        console = self.redact(styled) if styled is not None and self.colour else text
         for stream, path in zip(self.files, self.paths, strict=False):
             problem = _write(stream, text)
             if problem and self.write_error is None:
                 self.write_error = f"cannot write the proof log {path}: {problem}; the output was cut here"
-        _write(self.echo, console)
+
+    def to_console(self, text: str, *, styled: str | None = None) -> None:
+        """The console's half of `line` (its coloured twin on a colour console)."""
+        _write(self.echo, self.redact(styled) if styled is not None and self.colour else self.redact(text))
 
     def harness(self, text: str, *, styled: str | None = None) -> None:
         """A line of the harness's own, tagged so readers can tell it from Odoo's."""

@@ -20,7 +20,8 @@ On a terminal the headline is coloured; piped, or with NO_COLOR set, it is not (
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from harness import github
@@ -28,7 +29,7 @@ from harness.errors import ExitCode
 from harness.junit import write_junit, write_stopped_junit
 from harness.odoo_command import redact_data
 from harness.odoo_log import LogAnalysis
-from harness.proof import ProofLog, write_json
+from harness.proof import HARNESS_TAG, ProofLog, write_json
 from harness.result import RunResult
 from harness.verdict import Judgement
 
@@ -110,20 +111,24 @@ def cleanup_text(result: RunResult) -> str:
     return f"LEFT BEHIND: {report.leftovers.describe()} {report.error}".rstrip()
 
 
-def write_final_block(log: ProofLog, result: RunResult) -> None:
-    """The failed rules in full, then the block: plain in the proof logs, coloured on a terminal."""
-    for reason in result.reasons:
-        log.harness(f"rule failed: {reason}")
-    log.harness(RULE)
+def final_block(result: RunResult) -> list[tuple[str, str | None]]:
+    """The failed rules in full, then the block, as (plain, coloured) harness lines."""
+    tagged = [(f"rule failed: {reason}", None) for reason in result.reasons] + [(RULE, None)]
     headline_style = _HEADLINE_STYLE.get(result.headline, _FAILED_STYLE)
     for label, text in rows(result):
         plain = f"{label:<{LABEL_WIDTH}}{text}".rstrip()
         styled_text = (
             text.replace(result.headline, _sgr(headline_style, result.headline), 1) if label == "result" else text
         )
-        styled = _sgr(_LABEL_STYLE, f"{label:<{LABEL_WIDTH}}") + styled_text
-        log.harness(plain, styled=styled)
-    log.harness(RULE)
+        tagged.append((plain, _sgr(_LABEL_STYLE, f"{label:<{LABEL_WIDTH}}") + styled_text))
+    tagged.append((RULE, None))
+    return [(f"{HARNESS_TAG} {plain}", styled and f"{HARNESS_TAG} {styled}") for plain, styled in tagged]
+
+
+def write_final_block(log: ProofLog, result: RunResult) -> None:
+    """The block: plain in the proof logs, coloured on a terminal."""
+    for plain, styled in final_block(result):
+        log.line(plain, styled=styled)
 
 
 def publish(
@@ -135,14 +140,36 @@ def publish(
     test_seconds: float,
     secrets: Iterable[str],
     ci: bool,
-) -> None:
-    """Everything a run leaves for its readers: junit.xml, result.json, the final block, CI output."""
+    on_write_error: Callable[[str], RunResult] | None = None,
+) -> RunResult:
+    """Everything a run leaves for its readers: junit.xml, result.json, the final block, CI output.
+
+    A report or a final block the disk does not take is not a pass: `on_write_error(problem)`
+    decides the run again (exit 3) and the console shows the block of that result. Returns the
+    result shown.
+    """
+    problem = None
     try:
         write_report(result, analysis=analysis, judgement=judgement, seconds=test_seconds, secrets=secrets)
         write_json(result.artefacts / "result.json", redact_data(result.to_json(), secrets))  # type: ignore[operator]
     except Exception as exc:  # noqa: BLE001 - a report that cannot be written must not hide the verdict
-        log.harness(f"could not write the run's reports in {result.artefacts}: {exc}")
-    write_final_block(log, result)
+        problem = f"cannot write the run's reports in {result.artefacts}: {exc}"
+    if problem is not None and on_write_error is not None:
+        result = on_write_error(problem)
+    elif problem is not None:
+        log.harness(f"could not {problem.removeprefix('cannot ')}")
+    # The block goes to the files first: the console then shows the verdict the files could hold.
+    block = final_block(result)
+    cut_before = log.write_error
+    for plain, _ in block:
+        log.to_files(plain)
+    if on_write_error is not None and problem is None and cut_before is None and log.write_error is not None:
+        result = on_write_error(log.write_error)
+        block = final_block(result)
+        with contextlib.suppress(Exception):  # the disk is full: result.json says 3 if it can
+            write_json(result.artefacts / "result.json", redact_data(result.to_json(), secrets))  # type: ignore[operator]
+    for plain, styled in block:
+        log.to_console(plain, styled=styled)
     if ci:
         for line in github.annotations(result):
             log.console(line)
@@ -150,6 +177,7 @@ def publish(
             github.append_step_summary(result, redact=log.redact)
         except OSError as exc:
             log.harness(f"could not append to the job summary: {exc.strerror}")
+    return result
 
 
 def write_report(

@@ -64,11 +64,12 @@ class GuardedRun(RunPhases):
                     )
             finally:
                 self.release_port()
-            if self.log.write_error:  # after the teardown: a full disk never stops it, but it is exit 3
-                self._stopped_by(EnvironmentProblem(self.log.write_error))
+            # After the teardown: a full disk never stops it, but an artefact it cut is exit 3.
+            if problem := self.log.write_error or next(iter(self.write_problems), None):
+                self._write_failed(problem)
             self.clock.stop()
             self.result = self._build_result(ended_in, self._decide())
-            self._publish(self.result)
+            self.result = self._publish(self.result)
         finally:
             self.log.close()
             self.guard.__exit__()
@@ -162,9 +163,17 @@ class GuardedRun(RunPhases):
             notes=list(self.notes),
         )
 
-    def _publish(self, result: RunResult) -> None:
+    def _write_failed(self, problem: str) -> RunResult | None:
+        """An artefact the disk did not take (after the teardown): a stop of its own, exit 3; the result again."""
+        self.stops.append(Stop(EnvironmentProblem(problem), self.phase, None))
+        self.log.harness(f"ERROR: {problem}")
+        if self.result is not None:
+            self.result = self._build_result(self.result.phase, self._decide())
+        return self.result
+
+    def _publish(self, result: RunResult) -> RunResult:
         """junit.xml and result.json on every path, then the final block (and CI's annotations)."""
-        report.publish(
+        return report.publish(
             self.log,
             result,
             analysis=self.analysis,
@@ -172,6 +181,7 @@ class GuardedRun(RunPhases):
             test_seconds=self.test_seconds,
             secrets=self.secrets,
             ci=self.ci,
+            on_write_error=self._write_failed,
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -203,3 +204,30 @@ def test_sigkill_of_the_harness_process_alone(images: object, tmp_path: Path, cl
     )
     assert code == -9
     assert left.empty, left.describe()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_disk_full_during_tests(images: object, tmp_path: Path, client: object) -> None:
+    """The log and artefacts on a small disk that fills while the tests run: teardown first, then exit 3."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True, timeout=30)
+    try:
+        env = standin_env(
+            tmp_path,
+            HARNESS_LOG_FILE=str(disk / "proof_of_execution_tests.log"),
+            HARNESS_ARTEFACTS_DIR=str(disk / "artefacts"),
+        )
+        run = nox_run("fixture_slow", env)
+        run.wait_for(": Starting Test")
+        with (disk / "filler").open("wb", buffering=0) as filler:  # every byte left, while the tests run
+            try:
+                while True:
+                    filler.write(b"\0" * 4096)
+            except OSError:
+                pass
+        _finish_case("disk full during tests", run, client, 3)
+        assert "ENVIRONMENT ERROR" in run.output and "No space left on device" in run.output
+        assert "nothing left" in run.output  # the teardown ran whole, and said so
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False, timeout=30)

@@ -254,3 +254,66 @@ def test_outside_actions_nothing_ci_specific_is_printed(tmp_path, monkeypatch):
     echo = io.StringIO()
     run_module(config, "no_such_module", echo=echo)
     assert "::" not in echo.getvalue()
+
+
+class FullDisk(io.StringIO):
+    """A log file on a disk that fills after `room` characters (ENOSPC from then on)."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, text: str) -> int:
+        if self.tell() + len(text) > self.room:
+            raise OSError(28, "No space left on device")
+        return super().write(text)
+
+
+def _exit_3(result: RunResult, seen: list[str]):
+    def on_write_error(problem: str) -> RunResult:
+        seen.append(problem)
+        result.exit_code, result.message = 3, problem
+        return result
+
+    return on_write_error
+
+
+def test_a_final_block_the_disk_cuts_is_not_a_pass_and_the_console_says_exit_3(tmp_path):
+    """The block goes to the files first: the console shows the result of the run the disk allowed."""
+    echo, seen = io.StringIO(), []
+    log = ProofLog([], echo)
+    log.files, log.paths = [FullDisk(room=200)], [tmp_path / "proof.log"]
+    analysis = analyse("probe_pass", "probe_pass")
+    shown = publish(
+        log,
+        result_of(tmp_path),
+        analysis=analysis,
+        judgement=judge(0, analysis, "probe_pass"),
+        test_seconds=1.0,
+        secrets=(),
+        ci=False,
+        on_write_error=_exit_3(result_of(tmp_path), seen),
+    )
+    assert shown.exit_code == 3 and len(seen) == 1 and "No space left on device" in seen[0]
+    assert "ENVIRONMENT ERROR  probe_pass  (exit 3)" in echo.getvalue()
+    assert "PASSED" not in echo.getvalue()
+
+
+def test_reports_the_disk_does_not_take_are_not_a_pass(tmp_path):
+    echo, seen = io.StringIO(), []
+    result = result_of(tmp_path)
+    result.artefacts.parent.mkdir(parents=True)
+    result.artefacts.write_text("a file where the run's folder should be")  # every report write fails
+    analysis = analyse("probe_pass", "probe_pass")
+    shown = publish(
+        ProofLog([tmp_path / "proof.log"], echo),
+        result,
+        analysis=analysis,
+        judgement=judge(0, analysis, "probe_pass"),
+        test_seconds=1.0,
+        secrets=(),
+        ci=False,
+        on_write_error=_exit_3(result_of(tmp_path), seen),
+    )
+    assert shown.exit_code == 3 and seen and "cannot write the run's reports" in seen[0]
+    assert "(exit 3)" in (tmp_path / "proof.log").read_text()
