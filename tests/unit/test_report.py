@@ -269,13 +269,26 @@ class FullDisk(io.StringIO):
         return super().write(text)
 
 
-def _exit_3(result: RunResult, seen: list[str]):
+def _publish_pass(tmp_path: Path, log: ProofLog, result: RunResult, seen: list[str]) -> RunResult:
+    """publish() of a passing run whose write failures make it exit 3 (as GuardedRun does)."""
+
     def on_write_error(problem: str) -> RunResult:
         seen.append(problem)
-        result.exit_code, result.message = 3, problem
-        return result
+        decided = result_of(tmp_path)
+        decided.exit_code, decided.message = 3, problem
+        return decided
 
-    return on_write_error
+    analysis = analyse("probe_pass", "probe_pass")
+    return publish(
+        log,
+        result,
+        analysis=analysis,
+        judgement=judge(0, analysis, "probe_pass"),
+        test_seconds=1.0,
+        secrets=(),
+        ci=False,
+        on_write_error=on_write_error,
+    )
 
 
 def test_a_final_block_the_disk_cuts_is_not_a_pass_and_the_console_says_exit_3(tmp_path):
@@ -283,17 +296,7 @@ def test_a_final_block_the_disk_cuts_is_not_a_pass_and_the_console_says_exit_3(t
     echo, seen = io.StringIO(), []
     log = ProofLog([], echo)
     log.files, log.paths = [FullDisk(room=200)], [tmp_path / "proof.log"]
-    analysis = analyse("probe_pass", "probe_pass")
-    shown = publish(
-        log,
-        result_of(tmp_path),
-        analysis=analysis,
-        judgement=judge(0, analysis, "probe_pass"),
-        test_seconds=1.0,
-        secrets=(),
-        ci=False,
-        on_write_error=_exit_3(result_of(tmp_path), seen),
-    )
+    shown = _publish_pass(tmp_path, log, result_of(tmp_path), seen)
     assert shown.exit_code == 3 and len(seen) == 1 and "No space left on device" in seen[0]
     assert "ENVIRONMENT ERROR  probe_pass  (exit 3)" in echo.getvalue()
     assert "PASSED" not in echo.getvalue()
@@ -304,16 +307,6 @@ def test_reports_the_disk_does_not_take_are_not_a_pass(tmp_path):
     result = result_of(tmp_path)
     result.artefacts.parent.mkdir(parents=True)
     result.artefacts.write_text("a file where the run's folder should be")  # every report write fails
-    analysis = analyse("probe_pass", "probe_pass")
-    shown = publish(
-        ProofLog([tmp_path / "proof.log"], echo),
-        result,
-        analysis=analysis,
-        judgement=judge(0, analysis, "probe_pass"),
-        test_seconds=1.0,
-        secrets=(),
-        ci=False,
-        on_write_error=_exit_3(result_of(tmp_path), seen),
-    )
+    shown = _publish_pass(tmp_path, ProofLog([tmp_path / "proof.log"], echo), result, seen)
     assert shown.exit_code == 3 and seen and "cannot write the run's reports" in seen[0]
     assert "(exit 3)" in (tmp_path / "proof.log").read_text()
