@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import engine
+from harness import dbcache, engine
 from harness.cleanup import sweep
 from harness.config import Config, load_config
 from tools.images import ensure_images, postgres_spec, standin_spec
@@ -46,6 +47,40 @@ def images() -> dict[str, str]:
 def client() -> object:
     """A Docker SDK client for checks."""
     return engine.connect(60)
+
+
+def _cache_images(client: object) -> dict[str, str]:
+    """This user's database cache entry images on the engine: {image ID: its cache folder label}."""
+    mine = [f"{dbcache.LABEL}=1", f"{dbcache.LABEL}.owner={dbcache.cache_owner()}"]
+    found = client.images.list(filters={"label": mine})  # type: ignore[attr-defined]
+    return {image.id: image.labels.get(f"{dbcache.LABEL}.dir", "") for image in found}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_cache_images_left() -> Iterator[None]:
+    """The suites' database cache folders are temporary: the entry images they built go with the session.
+
+    Left behind, every integration session added some fifteen entry images (80 MB and more each)
+    that no later reap removes (a reap takes only its own folder's). Only images that appeared
+    during this session, of this user and not of the user's own db_cache_dir, go; one a container
+    still runs on stays (no force).
+    """
+    try:
+        client = engine.connect(60)
+        before = set(_cache_images(client))
+    except Exception:  # noqa: BLE001 - no engine: the tests say so themselves
+        yield
+        return
+    yield
+    try:
+        own = dbcache.cache_dir_label(load_config(ROOT))
+        left = {image_id for image_id, folder in _cache_images(client).items() if folder != own} - before
+    except Exception:  # noqa: BLE001 - tidying must never fail the session
+        return
+    for image_id in left:
+        # In use or already gone: not the session's to force.
+        with contextlib.suppress(Exception):
+            client.images.remove(image_id, force=False, noprune=False)  # type: ignore[attr-defined]
 
 
 def fault_pause(phase: str, seconds: float) -> dict[str, str]:
