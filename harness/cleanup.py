@@ -23,9 +23,8 @@ from harness.paths import owners_dir, private_state_dir, read_json
 from harness.proof import write_json
 from harness.records import CleanupReport, Resources
 
-# A label check the engine did not answer (restarting, or its connection lost) is tried this often
-# before the project is reported as possibly left.
-CHECK_ATTEMPTS = 3
+# A label check the engine did not answer (restarting, or its connection lost) is tried again after
+# this pause, until config.engine_wait has passed; then the project is reported as possibly left.
 CHECK_RETRY_PAUSE = 2.0
 
 
@@ -53,7 +52,8 @@ def teardown(compose: Compose, client_factory: Callable[[], DockerClient], confi
         error = _describe(exc)
     forced = False
     left = unknown_leftovers(compose.project)
-    for attempt in range(1, CHECK_ATTEMPTS + 1):
+    deadline = time.monotonic() + config.engine_wait
+    while True:
         try:
             client = client_factory()
             left = engine.project_resources(client, compose.project)
@@ -67,8 +67,9 @@ def teardown(compose: Compose, client_factory: Callable[[], DockerClient], confi
         except Exception as exc:  # noqa: BLE001 - docker.errors.*, requests' connection errors, HarnessError
             left = unknown_leftovers(compose.project)
             error = _describe(exc)
-            if attempt < CHECK_ATTEMPTS:
-                time.sleep(CHECK_RETRY_PAUSE)
+            if time.monotonic() + CHECK_RETRY_PAUSE > deadline:
+                break
+            time.sleep(CHECK_RETRY_PAUSE)
     return CleanupReport(compose.project, down_code, left, time.monotonic() - started, forced, error)
 
 

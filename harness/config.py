@@ -59,6 +59,9 @@ class Config:
     # the runs of one `run a b c` wait, so several modules queue for the range.
     port_wait: float = 0.0
     down_timeout: float = 120.0
+    # Seconds the teardown keeps asking an engine that does not answer (restarting: it stops every
+    # container first, which takes seconds) before it names the project as possibly left.
+    engine_wait: float = 30.0
     stop_timeout: int = 0  # the environment is thrown away: nothing in it needs a graceful stop
     command_timeout: float = 60.0
     odoo_service: str = "odoo"

@@ -407,7 +407,7 @@ class RunPhases:
         """Run a test command in the Odoo service, each line to `on_line`, Odoo's output fenced for CI."""
         assert self.compose is not None
         with self._ci_group(f"Odoo: {module}'s tests", untrusted=True):
-            return proc.stream(
+            outcome = proc.stream(
                 self.compose.exec_argv(self.config.odoo_service, command),
                 on_line,
                 timeout=self.config.test_timeout,
@@ -415,6 +415,34 @@ class RunPhases:
                 poll=self.config.ready_poll_interval,
                 on_spawn=self.compose.on_spawn,
                 on_idle=self._heartbeat(f"Odoo to finish {module}'s tests", self.config.test_timeout, SILENCE_REPORT),
+            )
+        if outcome.returncode != 0 and not outcome.timed_out:
+            self.check_environment_survived(module)
+        return outcome
+
+    def check_environment_survived(self, module: str) -> None:
+        """A test process that ended because its environment did is exit 3, not the module's failure.
+
+        An engine restarted or stopped mid-run (or a container killed under the tests) ends
+        `compose exec` with a code of its own and a log cut short: judged as a failure, the run
+        would blame the module. So a test process that did not exit 0 is followed by one look at
+        the Odoo container: gone, not running, or an engine that does not answer is an
+        EnvironmentProblem (teardown, then exit 3).
+        """
+        service = self.config.odoo_service
+        try:
+            state = engine.service_state(self.connect(), self.project, service)
+        except Exception as exc:  # noqa: BLE001 - docker.errors.*, requests' connection errors
+            raise EnvironmentProblem(
+                f"the engine stopped answering while {module}'s tests ran ({type(exc).__name__}: {exc}); "
+                "their result is not the module's: check the engine (`docker info`) and run again"
+            ) from exc
+        if state is None or state.status != "running":
+            status = "gone" if state is None else f"{state.status} (exit code {state.exit_code})"
+            raise EnvironmentProblem(
+                f"the {service} container is {status} after {module}'s tests: the environment stopped under "
+                "the test process (an engine restart, or the container was stopped or killed); its result is "
+                "not the module's: run again"
             )
 
     def _heartbeat(self, what: str, timeout: float, every: float | None = None) -> Callable[[float], None]:

@@ -72,7 +72,7 @@ def test_any_sdk_error_is_reported_with_the_project_named(config, monkeypatch, e
         raise error
 
     monkeypatch.setattr(Compose, "down", down)
-    got = cleanup.teardown(Compose("hub-agent-test-x-1-abc", ()), no_engine, config)
+    got = cleanup.teardown(Compose("hub-agent-test-x-1-abc", ()), no_engine, config.with_overrides(engine_wait=0.0))
     assert not got.clean
     assert "project hub-agent-test-x-1-abc may be left" in got.leftovers.describe()
     assert got.error
@@ -204,3 +204,56 @@ def test_a_proof_log_on_a_full_disk_is_exit_3_after_a_teardown(config):
     assert result.exit_code == 3
     assert "No space left on device; the output was cut here" in result.message
     assert "this line meets a full disk" in echo.getvalue()  # the console still has it
+
+
+@pytest.mark.parametrize(
+    ("state", "said"),
+    [
+        (None, "container is gone after known_module's tests"),
+        (phases.engine.ContainerState("exited", None, 255), "container is exited (exit code 255)"),
+        (requests.exceptions.ConnectionError("connection refused"), "engine stopped answering"),
+        (docker.errors.APIError("500 Server Error"), "engine stopped answering"),
+    ],
+)
+def test_a_test_process_ended_by_its_environment_is_exit_3_not_a_failure(config, monkeypatch, state, said):
+    """An engine restarted mid-run ends `compose exec` with a code of its own: the module is not blamed."""
+    run = RunPhases(config, "known_module", echo=io.StringIO())
+    run.client = object()
+
+    def looked(client, project, service):
+        if isinstance(state, Exception):
+            raise state
+        return state
+
+    monkeypatch.setattr(phases.engine, "service_state", looked)
+    with pytest.raises(phases.EnvironmentProblem) as raised:
+        run.check_environment_survived("known_module")
+    assert said in raised.value.message
+    assert raised.value.exit_code == 3
+
+
+def test_a_running_container_after_a_failing_test_process_leaves_the_verdict_to_the_module(config, monkeypatch):
+    run = RunPhases(config, "known_module", echo=io.StringIO())
+    run.client = object()
+    monkeypatch.setattr(phases.engine, "service_state", lambda *_: phases.engine.ContainerState("running", None, None))
+    run.check_environment_survived("known_module")  # no exception: exit 1 stays the module's
+
+
+def test_the_teardown_waits_engine_wait_for_an_engine_that_restarts(config, monkeypatch):
+    """An engine stopping every container before it restarts takes seconds: asked until engine_wait."""
+    monkeypatch.setattr(cleanup, "CHECK_RETRY_PAUSE", 0.01)
+    monkeypatch.setattr(Compose, "down", lambda self, s, t: proc.Result(("docker",), 1, "", "", 0.0))
+    asked: list[float] = []
+
+    def restarting():
+        asked.append(0.0)
+        if len(asked) < 20:  # 0.2 s of refusals, well inside engine_wait
+            raise requests.exceptions.ConnectionError("connection refused")
+        return object()
+
+    monkeypatch.setattr(cleanup.engine, "project_resources", lambda client, project: Resources())
+    got = cleanup.teardown(Compose("p", ()), restarting, config.with_overrides(engine_wait=5.0))
+    assert got.clean and len(asked) == 20
+    asked.clear()
+    gave_up = cleanup.teardown(Compose("p", ()), restarting, config.with_overrides(engine_wait=0.05))
+    assert not gave_up.clean and "may be left" in gave_up.leftovers.describe()
