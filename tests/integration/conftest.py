@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import dbcache, engine
+from harness import dbcache, engine, report
 from harness.cleanup import sweep
 from harness.config import Config, load_config
 from tools.images import ensure_images, postgres_spec, standin_spec
@@ -225,9 +225,32 @@ def nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.fail(f"test left compose projects behind: {left}")
 
 
-def record(case: str, exit_code: object, leftovers: str, seconds: float) -> None:
-    """One row of the fault matrix printed at the end of the session."""
-    MATRIX.append((case, str(exit_code), leftovers, f"{seconds:.1f}"))
+def record(case: str, exit_code: object, leftovers: str, seconds: float, saw: str = "") -> None:
+    """One row of the fault matrix printed at the end of the session; `saw`: what the user read (seen())."""
+    MATRIX.append((case, str(exit_code), leftovers, f"{seconds:.1f}", saw or "-"))
+
+
+# The final block's lines that say how a run ended (harness/report.py lays them out at this width).
+SEEN_LABELS = ("result", "reason", "cleanup")
+
+
+def seen(output: str, limit: int = 240) -> str:
+    """What the user read at the end of a run: the final block's result, reason and cleanup lines.
+
+    A run killed before its final block (SIGKILL) shows none: then its last harness line.
+    """
+    lines = output.splitlines()
+    picked = [
+        " ".join(line[len("[harness] ") :].split())
+        for line in lines[-60:]
+        for label in SEEN_LABELS
+        if line.startswith(f"[harness] {label:<{report.LABEL_WIDTH}}")
+    ]
+    if not picked:
+        last = next((line for line in reversed(lines) if line.startswith("[harness] ")), "")
+        picked = [" ".join(last[len("[harness] ") :].split())] if last else []
+    text = "; ".join(picked)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def record_verdict(case: str, odoo_exit: object, harness_exit: int, rule: str, seconds: float) -> None:
@@ -245,7 +268,7 @@ def markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 def matrix_table() -> str:
     """The fault matrix as a Markdown table."""
-    return markdown_table(("case", "exit code", "leftovers", "seconds"), MATRIX)
+    return markdown_table(("case", "exit code", "leftovers", "seconds", "what the user saw"), MATRIX)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

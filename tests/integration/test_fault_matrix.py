@@ -6,25 +6,30 @@ project was gone) for the matrix printed at the end of the session.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness import engine
 from tests.integration.conftest import (
     COMPOSE_FILES,
     FAULTS_OVERRIDE,
+    ROOT,
     SIGNALS,
     cli_run,
     fault_pause,
     nox_run,
     project_of,
     record,
+    seen,
     standin_env,
     wait_until_gone,
 )
@@ -62,7 +67,8 @@ def test_signal_in_every_phase(images: object, tmp_path: Path, client: object, s
     code = run.finish(timeout=180)
     left, waited = wait_until_gone(client, project, WATCHDOG_DEADLINE if signame == "SIGKILL" else 0)
     seconds = time.monotonic() - sent
-    record(f"{signame} during {phase}", code, left.describe() if not left.empty else "none", seconds)
+    saw = seen(run.output) if signame != "SIGKILL" else watchdog_seen(env, project)
+    record(f"{signame} during {phase}", code, left.describe() if not left.empty else "none", seconds, saw)
     assert left.empty, f"{left.describe()}\n{run.output}"
     expected = -9 if signame == "SIGKILL" else 128 + SIGNALS[signame]
     assert code == expected, run.output
@@ -76,11 +82,25 @@ def test_signal_in_every_phase(images: object, tmp_path: Path, client: object, s
         assert any(line.startswith(said) for line in ending), ending
 
 
+def watchdog_seen(env: dict[str, str], project: str) -> str:
+    """A killed run prints no final block: what the watchdog's log (artefacts/<project>/watchdog.log) says."""
+    log = Path(env["HARNESS_ARTEFACTS_DIR"]) / project / "watchdog.log"
+    deadline = time.monotonic() + 10  # it writes once its teardown is done, just after the label is gone
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        lines = [line for line in (log.read_text(errors="replace") if log.exists() else "").splitlines() if line]
+        if any("teardown of" in line for line in lines):
+            break
+        time.sleep(0.2)
+    said = next((line for line in reversed(lines) if "teardown of" in line), "no teardown line in watchdog.log")
+    return "no final block (killed); watchdog.log: " + " ".join(said.split())
+
+
 def _finish_case(case: str, run: object, client: object, expected: int) -> str:
     code = run.finish(timeout=240)
     project = project_of(run)
     left, _ = wait_until_gone(client, project, 0)
-    record(case, code, "none" if left.empty else left.describe(), run_seconds(run))
+    record(case, code, "none" if left.empty else left.describe(), run_seconds(run), seen(run.output))
     assert left.empty, left.describe()
     assert code == expected, run.output
     return project
@@ -134,7 +154,7 @@ def test_log_file_not_writable(images: object, tmp_path: Path, client: object) -
     env = standin_env(tmp_path, HARNESS_LOG_FILE=str(blocker / "proof.log"))
     run = cli_run("fixture_pass", env)
     code = run.finish()
-    record("log file not writable", code, "none", 0.0)
+    record("log file not writable", code, "none", 0.0, seen(run.output))
     assert code == 3, run.output
     assert "cannot write the proof log" in run.output
 
@@ -167,6 +187,7 @@ def test_eight_concurrent_runs_of_mixed_modules(images: object, tmp_path: Path, 
         codes,
         "none" if all(x.empty for x in leftovers) else "LEAK",
         time.monotonic() - started,
+        "each run its own final block: " + ", ".join(seen(r.output, 60).split(";")[0] for r in runs[:2]) + ", ...",
     )
     assert codes == [cases[m] for m in modules], "\n\n".join(r.output[-3000:] for r in runs)
     assert len(set(projects)) == 8
@@ -201,6 +222,7 @@ def test_sigkill_of_the_harness_process_alone(images: object, tmp_path: Path, cl
         code,
         left.describe() if not left.empty else "none",
         time.monotonic() - sent,
+        watchdog_seen(env, project),
     )
     assert code == -9
     assert left.empty, left.describe()
@@ -231,3 +253,126 @@ def test_disk_full_during_tests(images: object, tmp_path: Path, client: object) 
         assert "nothing left" in run.output  # the teardown ran whole, and said so
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False, timeout=30)
+
+
+def _restart_engine(pause: float) -> None:
+    """Stop the engine as its service manager would, wait `pause` s, start it again the same way.
+
+    systemd's docker.service when it runs the engine, else the running dockerd's own command line
+    and environment (as scripts/provision-engine.sh started it), in a session of its own.
+    """
+    systemd = subprocess.run(["systemctl", "is-active", "--quiet", "docker"], check=False, timeout=30)
+    if systemd.returncode == 0:
+        subprocess.run(["systemctl", "stop", "docker"], check=True, timeout=120)
+        time.sleep(pause)
+        subprocess.run(["systemctl", "start", "docker"], check=True, timeout=120)
+    else:
+        pid = int(subprocess.run(["pgrep", "-xo", "dockerd"], capture_output=True, text=True, timeout=30).stdout)
+        argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+        environ = dict(
+            item.decode().split("=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if item
+        )
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 90
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(pause)
+        with open("/var/log/harness-dockerd.log", "ab") as log:
+            subprocess.Popen(
+                argv, env=environ, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+    deadline = time.monotonic() + 90
+    while subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=30).returncode != 0:
+        assert time.monotonic() < deadline, "the engine did not come back"
+        time.sleep(0.5)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="stopping and starting the engine needs root")
+def test_engine_stopped_and_started_during_tests(images: object, tmp_path: Path, client: object) -> None:
+    """The engine stops (every container with it) and starts again while the tests run: exit 3, nothing left."""
+    env = standin_env(tmp_path)
+    run = cli_run("fixture_slow", env)
+    run.wait_for(": Starting Test")
+    project = project_of(run)
+    sent = time.monotonic()
+    _restart_engine(pause=2.0)
+    code = run.finish(timeout=240)
+    left, _ = wait_until_gone(client, project, 0)
+    record(
+        "engine stopped and started during tests",
+        code,
+        "none" if left.empty else left.describe(),
+        time.monotonic() - sent,
+        seen(run.output),
+    )
+    assert left.empty, left.describe()
+    assert code == 3, run.output
+    assert "ENVIRONMENT ERROR" in run.output
+    assert "after fixture_slow's tests" in run.output or "engine stopped answering" in run.output
+    assert "FAILED" not in run.output.split("[harness] result", 1)[-1].splitlines()[0]
+
+
+LOUD_MB = 300
+LOUD_RSS_LIMIT_MB = 200
+
+
+def test_a_test_printing_300_mb_keeps_the_harness_small(images: object, tmp_path: Path, client: object) -> None:
+    """A module whose test prints 300 MB: the harness's RSS stays under 200 MB; the proof log keeps it all."""
+    module = tmp_path / "addons" / "fixture_loud"
+    (module / "tests").mkdir(parents=True)
+    (module / "__init__.py").write_text("")
+    (module / "__manifest__.py").write_text("{'name': 'Loud', 'depends': ['base'], 'installable': True}\n")
+    (module / "tests" / "__init__.py").write_text("from . import test_loud\n")
+    (module / "tests" / "test_loud.py").write_text(
+        "import sys\n\nfrom odoo.tests import TransactionCase\n\n\n"
+        "class TestLoud(TransactionCase):\n"
+        "    def test_print(self):\n"
+        f"        line = 'x' * 1023 + '\\n'\n"
+        f"        for _ in range({LOUD_MB} * 1024):\n"
+        "            sys.stdout.write(line)\n"
+        "        sys.stdout.flush()\n"
+        "        self.assertTrue(True)\n"
+    )
+    env = standin_env(tmp_path, HARNESS_ADDONS_PATH=str(tmp_path / "addons"))
+    console = tmp_path / "console.txt"
+    started = time.monotonic()
+    with console.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", "fixture_loud"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        harness = psutil.Process(process.pid)
+        peak = 0
+        while process.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, harness.memory_info().rss)
+            time.sleep(0.1)
+    code = process.wait(timeout=600)
+    seconds = time.monotonic() - started
+    with console.open("rb") as shown:
+        shown.seek(max(0, console.stat().st_size - 8192))
+        tail = shown.read().decode(errors="replace")
+    project = next(
+        line.split("[harness] cleanup of ", 1)[1].split(" ", 1)[0]
+        for line in tail.splitlines()
+        if "[harness] cleanup of " in line
+    )
+    left, _ = wait_until_gone(client, project, 0)
+    proof = Path(env["HARNESS_LOG_FILE"])
+    peak_mb = peak / 2**20
+    record(
+        f"a test printing {LOUD_MB} MB",
+        code,
+        "none" if left.empty else left.describe(),
+        seconds,
+        f"peak RSS {peak_mb:.0f} MB; proof log {proof.stat().st_size / 2**20:.0f} MB; " + seen(tail),
+    )
+    assert left.empty, left.describe()
+    assert code == 0, tail
+    assert peak_mb < LOUD_RSS_LIMIT_MB, f"the harness grew to {peak_mb:.0f} MB"
+    assert proof.stat().st_size > LOUD_MB * 2**20 or "cut here" in proof.read_text(errors="replace")[-4096:]

@@ -30,11 +30,16 @@ from tests.integration.conftest import (
     ROOT,
     Child,
     cli_run,
+    nox_run,
     prefix_leftovers,
     project_of,
+    record,
     record_verdict,
+    seen,
     standin_env,
+    wait_until_gone,
 )
+from tests.integration.test_fault_matrix import watchdog_seen
 from tools.images import (
     ODOO_ALIAS,
     POSTGRES17_ALIAS,
@@ -351,12 +356,23 @@ def test_four_first_runs_of_one_key_build_it_once(real_images: dict[str, str], t
         (case, cli_run(case.module, real_env(tmp_path / case.module, HARNESS_DB_CACHE_DIR=str(cache))))
         for case in cases
     ]
-    outputs = []
-    for case, run in runs:
-        code = run.finish(timeout=900)
+    started = time.monotonic()
+    outputs, codes = [], []
+    for _, run in runs:
+        codes.append(run.finish(timeout=900))
         outputs.append(run.output)
-        assert code == case.harness_exit, run.output
     builds = [o for o in outputs if "database cache miss: this run builds" in o]
+    waited = [o for o in outputs if "another run is building this entry" in o]
+    record(
+        "4 first runs of one cache key at once, real Odoo (second builders)",
+        codes,
+        "none" if not prefix_leftovers(client) else "LEFT",
+        time.monotonic() - started,
+        f"{len(builds)} built the entry, {len(waited)} waited for it ('another run is building this entry'), "
+        "then each its own verdict",
+    )
+    for (case, run), code in zip(runs, codes, strict=True):
+        assert code == case.harness_exit, run.output
     assert sum("database cache entry built" in o for o in outputs) == 1
     assert len(builds) == 1, "\n\n".join(outputs)
     assert sum("another run is building this entry" in o for o in outputs) == 3
@@ -413,3 +429,29 @@ def test_the_database_manager_refuses_create_and_drop(real_images: dict[str, str
     for path in Path(env["HARNESS_ARTEFACTS_DIR"]).rglob("*"):
         if path.is_file():
             assert master[1] not in path.read_text(errors="replace"), path
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_signal_during_real_odoo_tests_ends_clean(
+    real_images: dict[str, str], tmp_path: Path, client: object, signame: str
+) -> None:
+    """The fault matrix's signal rows on real Odoo 18: Odoo's own handling of the first signal included."""
+    env = real_env(tmp_path)
+    run = nox_run("fixture_slow", env)
+    run.wait_for(": Starting TestItem.test_slow", timeout=600)
+    project = project_of(run)
+    sig = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}[signame]
+    sent = time.monotonic()
+    run.signal_group(sig)
+    code = run.finish(timeout=300)
+    left, _ = wait_until_gone(client, project, 60 if signame == "SIGKILL" else 0)
+    saw = seen(run.output) if signame != "SIGKILL" else watchdog_seen(env, project)
+    record(
+        f"{signame} during tests, real Odoo",
+        code,
+        "none" if left.empty else left.describe(),
+        time.monotonic() - sent,
+        saw,
+    )
+    assert left.empty, left.describe()
+    assert code == (-9 if signame == "SIGKILL" else 128 + sig), run.output
