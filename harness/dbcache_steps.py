@@ -111,7 +111,9 @@ def resolved_config(compose: Compose, config: Config) -> dict[str, object]:
 
 
 def before_tests(compose: Compose, use: CacheUse, config: Config, on_line: Log, log: Log) -> None:
-    """After readiness: a hit checks its database and restores the filestore; a build makes the entry.
+    """Before the tests: a hit checks its database and restores the filestore; a build makes the entry.
+
+    A hit runs while Odoo's server boots (RunPhases.ready_with_database), a build after readiness.
 
     A hit whose database is not what the entry recorded, and a build that fails or whose entry
     would not hold the cluster, are no error of the run: `log` says so in one line, the entry is

@@ -118,8 +118,7 @@ class GroupRun(GuardedRun):
             check_module(self.config.addons_path, module)
         self.log.harness(f"one environment for {len(self.modules)} modules: {', '.join(self.modules)}")
         self.start_environment()
-        self.wait_ready()
-        self.prepare_database()
+        self.ready_with_database()
         for index, module in enumerate(self.modules, start=1):
             self.test_module(module, f"{self.config.db_name}_{index}")
         self.save_service_logs()
