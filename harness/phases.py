@@ -52,6 +52,10 @@ from harness.verdict import Judgement, judge
 PHASE_MARK = "phase:"
 # Odoo silent this long during the tests: say the run is still waiting for it.
 SILENCE_REPORT = 30.0
+# How long a test process killed by a signal is followed by looks at its container: an engine
+# shutting down kills the processes in its containers before its API stops saying "running".
+KILLED_SETTLE = 5.0
+KILLED_SETTLE_POLL = 0.5
 
 
 class RunPhases:
@@ -431,18 +435,28 @@ class RunPhases:
                 on_idle=self._heartbeat(f"Odoo to finish {module}'s tests", self.config.test_timeout, SILENCE_REPORT),
             )
         if outcome.returncode != 0 and not outcome.timed_out:
-            self.check_environment_survived(module)
+            self.check_environment_survived(module, outcome.returncode)
         return outcome
 
-    def check_environment_survived(self, module: str) -> None:
+    def check_environment_survived(self, module: str, returncode: int | None = None) -> None:
         """A test process that ended because its environment did is exit 3, not the module's failure.
 
         An engine restarted or stopped mid-run (or a container killed under the tests) ends
         `compose exec` with a code of its own and a log cut short: judged as a failure, the run
-        would blame the module. So a test process that did not exit 0 is followed by one look at
+        would blame the module. So a test process that did not exit 0 is followed by a look at
         the Odoo container: gone, not running, or an engine that does not answer is an
-        EnvironmentProblem (teardown, then exit 3).
+        EnvironmentProblem (teardown, then exit 3). A process killed by a signal (code > 128) may
+        have died of an engine on its way down whose API still says "running" for a moment: the
+        look is repeated for KILLED_SETTLE seconds before the code is left to the module.
         """
+        deadline = time.monotonic() + (KILLED_SETTLE if returncode is not None and returncode > 128 else 0.0)
+        while True:
+            self._look_at_environment(module)
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(KILLED_SETTLE_POLL)
+
+    def _look_at_environment(self, module: str) -> None:
         service = self.config.odoo_service
         try:
             state = engine.service_state(self.connect(), self.project, service)

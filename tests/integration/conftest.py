@@ -188,6 +188,27 @@ def cli_run(module: str, env: dict[str, str]) -> Child:
     return Child([sys.executable, "-m", "harness", "run", module], env)
 
 
+def write_test_module(addons: Path, name: str, depends: list[str], tests: dict[str, str]) -> Path:
+    """A module written by a test: its manifest, an empty __init__, and tests/<file>.py for each entry."""
+    module = addons / name
+    (module / "tests").mkdir(parents=True)
+    manifest = {"name": name, "version": "18.0.1.0.0", "depends": depends, "license": "LGPL-3"}
+    (module / "__manifest__.py").write_text(repr(manifest) + "\n")
+    (module / "__init__.py").write_text("")
+    (module / "tests" / "__init__.py").write_text("".join(f"from . import {file}\n" for file in tests))
+    for file, source in tests.items():
+        (module / "tests" / f"{file}.py").write_text(source)
+    return module
+
+
+def slow_run_in_its_tests(tmp_path: Path, **extra: str) -> tuple[dict[str, str], Child, str]:
+    """`python -m harness run fixture_slow` on the stand-in, once its tests run: (env, run, project)."""
+    env = standin_env(tmp_path, **extra)
+    run = cli_run("fixture_slow", env)
+    run.wait_for(": Starting Test")
+    return env, run, project_of(run)
+
+
 def project_of(child: Child) -> str:
     """The compose project a run announced."""
     for line in child.lines:

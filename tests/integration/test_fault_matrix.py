@@ -30,8 +30,10 @@ from tests.integration.conftest import (
     project_of,
     record,
     seen,
+    slow_run_in_its_tests,
     standin_env,
     wait_until_gone,
+    write_test_module,
 )
 
 pytestmark = pytest.mark.integration
@@ -92,6 +94,8 @@ def watchdog_seen(env: dict[str, str], project: str) -> str:
         if any("teardown of" in line for line in lines):
             break
         time.sleep(0.2)
+    if not log.exists():
+        return "no final block (killed); no watchdog.log: killed before the watchdog was armed (nothing existed yet)"
     said = next((line for line in reversed(lines) if "teardown of" in line), "no teardown line in watchdog.log")
     return "no final block (killed); watchdog.log: " + " ".join(said.split())
 
@@ -209,10 +213,7 @@ def test_second_ctrl_c_does_not_abort_the_cleanup(images: object, tmp_path: Path
 def test_sigkill_of_the_harness_process_alone(images: object, tmp_path: Path, client: object) -> None:
     # Only the harness dies; its children (`compose exec`) live on in their own sessions
     # until the watchdog stops them and tears the project down.
-    env = standin_env(tmp_path)
-    run = cli_run("fixture_slow", env)
-    run.wait_for(": Starting Test")
-    project = project_of(run)
+    env, run, project = slow_run_in_its_tests(tmp_path)
     sent = time.monotonic()
     os.kill(run.process.pid, signal.SIGKILL)
     code = run.finish(timeout=60)
@@ -290,10 +291,7 @@ def _restart_engine(pause: float) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="stopping and starting the engine needs root")
 def test_engine_stopped_and_started_during_tests(images: object, tmp_path: Path, client: object) -> None:
     """The engine stops (every container with it) and starts again while the tests run: exit 3, nothing left."""
-    env = standin_env(tmp_path)
-    run = cli_run("fixture_slow", env)
-    run.wait_for(": Starting Test")
-    project = project_of(run)
+    _, run, project = slow_run_in_its_tests(tmp_path)
     sent = time.monotonic()
     _restart_engine(pause=2.0)
     code = run.finish(timeout=240)
@@ -318,21 +316,17 @@ LOUD_RSS_LIMIT_MB = 200
 
 def test_a_test_printing_300_mb_keeps_the_harness_small(images: object, tmp_path: Path, client: object) -> None:
     """A module whose test prints 300 MB: the harness's RSS stays under 200 MB; the proof log keeps it all."""
-    module = tmp_path / "addons" / "fixture_loud"
-    (module / "tests").mkdir(parents=True)
-    (module / "__init__.py").write_text("")
-    (module / "__manifest__.py").write_text("{'name': 'Loud', 'depends': ['base'], 'installable': True}\n")
-    (module / "tests" / "__init__.py").write_text("from . import test_loud\n")
-    (module / "tests" / "test_loud.py").write_text(
+    loud = (
         "import sys\n\nfrom odoo.tests import TransactionCase\n\n\n"
         "class TestLoud(TransactionCase):\n"
         "    def test_print(self):\n"
-        f"        line = 'x' * 1023 + '\\n'\n"
+        "        line = 'x' * 1023 + '\\n'\n"
         f"        for _ in range({LOUD_MB} * 1024):\n"
         "            sys.stdout.write(line)\n"
         "        sys.stdout.flush()\n"
         "        self.assertTrue(True)\n"
     )
+    write_test_module(tmp_path / "addons", "fixture_loud", ["base"], {"test_loud": loud})
     env = standin_env(tmp_path, HARNESS_ADDONS_PATH=str(tmp_path / "addons"))
     console = tmp_path / "console.txt"
     started = time.monotonic()

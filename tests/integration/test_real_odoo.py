@@ -38,6 +38,7 @@ from tests.integration.conftest import (
     seen,
     standin_env,
     wait_until_gone,
+    write_test_module,
 )
 from tests.integration.test_fault_matrix import watchdog_seen
 from tools.images import (
@@ -299,18 +300,12 @@ def test_a_dependency_changed_between_two_runs_is_seen_by_the_second(
             f"    harness_flavour = fields.Char(default={value!r})\n"
         )
 
-    user = addons / "fixture_dep_user"
-    (user / "tests").mkdir(parents=True)
-    (user / "__manifest__.py").write_text(
-        repr({"name": "user", "version": "18.0.1.0.0", "depends": ["fixture_dep_lib"], "license": "LGPL-3"})
-    )
-    (user / "__init__.py").write_text("")
-    (user / "tests" / "__init__.py").write_text("from . import test_flavour\n")
-    (user / "tests" / "test_flavour.py").write_text(
+    flavour = (
         "from odoo.tests import TransactionCase\n\n\nclass TestFlavour(TransactionCase):\n"
         "    def test_flavour(self):\n"
         "        self.assertEqual(self.env['res.partner'].create({'name': 'x'}).harness_flavour, 'vanilla')\n"
     )
+    write_test_module(addons, "fixture_dep_user", ["fixture_dep_lib"], {"test_flavour": flavour})
     cache = tmp_path / "cache"
     set_default("vanilla")
     passing = Case("dependency as it was", "fixture_dep_user", 0, 0, "fixture_dep_user: 1 test, 0 failures", addons)

@@ -257,3 +257,24 @@ def test_the_teardown_waits_engine_wait_for_an_engine_that_restarts(config, monk
     asked.clear()
     gave_up = cleanup.teardown(Compose("p", ()), restarting, config.with_overrides(engine_wait=0.05))
     assert not gave_up.clean and "may be left" in gave_up.leftovers.describe()
+
+
+def test_a_killed_test_process_is_followed_until_the_engine_going_down_shows(config, monkeypatch):
+    """Code 137 while the engine shuts down: its API says "running" a moment longer, then "exited"."""
+    run = RunPhases(config, "known_module", echo=io.StringIO())
+    run.client = object()
+    monkeypatch.setattr(phases, "KILLED_SETTLE_POLL", 0.01)
+    states = iter(["running", "running", "exited"])
+    monkeypatch.setattr(phases.engine, "service_state", lambda *_: phases.engine.ContainerState(next(states), None, 0))
+    with pytest.raises(phases.EnvironmentProblem, match="container is exited"):
+        run.check_environment_survived("known_module", 137)
+    # A test that failed (exit 1) is judged at once: one look, no wait.
+    looks: list[int] = []
+
+    def running(*_):
+        looks.append(1)
+        return phases.engine.ContainerState("running", None, None)
+
+    monkeypatch.setattr(phases.engine, "service_state", running)
+    run.check_environment_survived("known_module", 1)
+    assert looks == [1]
