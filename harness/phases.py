@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import signal
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -56,6 +57,13 @@ SILENCE_REPORT = 30.0
 # shutting down kills the processes in its containers before its API stops saying "running".
 KILLED_SETTLE = 5.0
 KILLED_SETTLE_POLL = 0.5
+
+
+def killed_by_signal(returncode: int | None) -> bool:
+    """Whether an exit code says a signal killed the process: -N from Popen, 128+N from a shell or `exec`."""
+    if returncode is None:
+        return False
+    return returncode < 0 or 128 < returncode < 128 + signal.NSIG
 
 
 class RunPhases:
@@ -447,9 +455,10 @@ class RunPhases:
         the Odoo container: gone, not running, or an engine that does not answer is an
         EnvironmentProblem (teardown, then exit 3). A process killed by a signal (code > 128) may
         have died of an engine on its way down whose API still says "running" for a moment: the
-        look is repeated for KILLED_SETTLE seconds before the code is left to the module.
+        look is repeated for KILLED_SETTLE seconds before the code is left to the module (Odoo's
+        own 255, a registry that failed to load, is no signal and is judged at once).
         """
-        deadline = time.monotonic() + (KILLED_SETTLE if returncode is not None and returncode > 128 else 0.0)
+        deadline = time.monotonic() + (KILLED_SETTLE if killed_by_signal(returncode) else 0.0)
         while True:
             self._look_at_environment(module)
             if time.monotonic() >= deadline:

@@ -278,3 +278,10 @@ def test_a_killed_test_process_is_followed_until_the_engine_going_down_shows(con
     monkeypatch.setattr(phases.engine, "service_state", running)
     run.check_environment_survived("known_module", 1)
     assert looks == [1]
+
+
+@pytest.mark.parametrize(
+    ("code", "killed"), [(137, True), (143, True), (-9, True), (1, False), (255, False), (0, False)]
+)
+def test_only_signal_codes_count_as_killed(code, killed):
+    assert phases.killed_by_signal(code) is killed
