@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -309,8 +310,25 @@ def repository_bench(config: Config, runs: int, out: Path, command: str) -> str:
     return repository_markdown(harness, oca, modules, command)
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m tools.bench [--runs N] [--module M] [--variants a,b]`."""
+    """`python -m tools.bench [--runs N] [--module M] [--variants a,b]`.
+
+    SIGTERM and SIGHUP end it as SystemExit, so the `finally` blocks that remove the OCA-style
+    side's database container and network run (with no handler, Python dies at once and leaves them).
+    """
+    previous = {sig: signal.signal(sig, _exit_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _main(argv)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--module", default="traction")
