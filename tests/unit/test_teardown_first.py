@@ -247,16 +247,18 @@ def test_the_teardown_waits_engine_wait_for_an_engine_that_restarts(config, monk
 
     def restarting():
         asked.append(0.0)
-        if len(asked) < 20:  # 0.2 s of refusals, well inside engine_wait
+        if len(asked) < 20:
             raise requests.exceptions.ConnectionError("connection refused")
         return object()
 
     monkeypatch.setattr(cleanup.engine, "project_resources", lambda client, project: Resources())
-    got = cleanup.teardown(Compose("p", ()), restarting, config.with_overrides(engine_wait=5.0))
+    # engine_wait far beyond any machine's pace: what ends the asking is the engine answering.
+    got = cleanup.teardown(Compose("p", ()), restarting, config.with_overrides(engine_wait=600.0))
     assert got.clean and len(asked) == 20
     asked.clear()
-    gave_up = cleanup.teardown(Compose("p", ()), restarting, config.with_overrides(engine_wait=0.05))
+    gave_up = cleanup.teardown(Compose("p", ()), restarting, config.with_overrides(engine_wait=0.0))
     assert not gave_up.clean and "may be left" in gave_up.leftovers.describe()
+    assert len(asked) == 1  # no time to wait: asked once
 
 
 def test_a_killed_test_process_is_followed_until_the_engine_going_down_shows(config, monkeypatch):
@@ -264,6 +266,7 @@ def test_a_killed_test_process_is_followed_until_the_engine_going_down_shows(con
     run = RunPhases(config, "known_module", echo=io.StringIO())
     run.client = object()
     monkeypatch.setattr(phases, "KILLED_SETTLE_POLL", 0.01)
+    monkeypatch.setattr(phases, "KILLED_SETTLE", 600.0)  # only the container's "exited" ends the looks
     states = iter(["running", "running", "exited"])
     monkeypatch.setattr(phases.engine, "service_state", lambda *_: phases.engine.ContainerState(next(states), None, 0))
     with pytest.raises(phases.EnvironmentProblem, match="container is exited"):
@@ -278,10 +281,3 @@ def test_a_killed_test_process_is_followed_until_the_engine_going_down_shows(con
     monkeypatch.setattr(phases.engine, "service_state", running)
     run.check_environment_survived("known_module", 1)
     assert looks == [1]
-
-
-@pytest.mark.parametrize(
-    ("code", "killed"), [(137, True), (143, True), (-9, True), (1, False), (255, False), (0, False)]
-)
-def test_only_signal_codes_count_as_killed(code, killed):
-    assert phases.killed_by_signal(code) is killed
