@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import signal
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -47,6 +46,7 @@ from harness.readiness import health_url, wait_until_ready
 from harness.records import CacheReport, CleanupReport, PhaseClock, utc_stamp
 from harness.report import shown_path
 from harness.result import Counts
+from harness.signals import killed_by_signal
 from harness.verdict import Judgement, judge
 
 # The line prefix other tools (validate_interrupt, CI) read to follow a run.
@@ -57,13 +57,6 @@ SILENCE_REPORT = 30.0
 # shutting down kills the processes in its containers before its API stops saying "running".
 KILLED_SETTLE = 5.0
 KILLED_SETTLE_POLL = 0.5
-
-
-def killed_by_signal(returncode: int | None) -> bool:
-    """Whether an exit code says a signal killed the process: -N from Popen, 128+N from a shell or `exec`."""
-    if returncode is None:
-        return False
-    return returncode < 0 or 128 < returncode < 128 + signal.NSIG
 
 
 class RunPhases:
@@ -453,7 +446,7 @@ class RunPhases:
         `compose exec` with a code of its own and a log cut short: judged as a failure, the run
         would blame the module. So a test process that did not exit 0 is followed by a look at
         the Odoo container: gone, not running, or an engine that does not answer is an
-        EnvironmentProblem (teardown, then exit 3). A process killed by a signal (code > 128) may
+        EnvironmentProblem (teardown, then exit 3). A process killed by a signal (killed_by_signal) may
         have died of an engine on its way down whose API still says "running" for a moment: the
         look is repeated for KILLED_SETTLE seconds before the code is left to the module (Odoo's
         own 255, a registry that failed to load, is no signal and is judged at once).

@@ -39,6 +39,13 @@ def signal_name(signum: int) -> str:
     return signal.Signals(signum).name
 
 
+def killed_by_signal(returncode: int | None) -> bool:
+    """Whether an exit code says a signal killed the process: -N from Popen, 128+N from a shell or `exec`."""
+    if returncode is None:
+        return False
+    return returncode < 0 or 128 < returncode < 128 + signal.NSIG
+
+
 class SignalGuard:
     """While active, the first SIGINT/SIGTERM/SIGHUP raises Interrupted; later ones are only recorded.
 

@@ -63,17 +63,7 @@ def test_signal_in_every_phase(images: object, tmp_path: Path, client: object, s
     run.wait_for(marker)
     if phase == "up":
         time.sleep(1.0)  # compose is creating the network, volumes and containers by now
-    project = project_of(run)
-    sent = time.monotonic()
-    run.signal_group(SIGNALS[signame])
-    code = run.finish(timeout=180)
-    left, waited = wait_until_gone(client, project, WATCHDOG_DEADLINE if signame == "SIGKILL" else 0)
-    seconds = time.monotonic() - sent
-    saw = seen(run.output) if signame != "SIGKILL" else watchdog_seen(env, project)
-    record(f"{signame} during {phase}", code, left.describe() if not left.empty else "none", seconds, saw)
-    assert left.empty, f"{left.describe()}\n{run.output}"
-    expected = -9 if signame == "SIGKILL" else 128 + SIGNALS[signame]
-    assert code == expected, run.output
+    signal_row(f"{signame} during {phase}", run, env, client, signame)
     log = Path(env["HARNESS_LOG_FILE"]).read_text()
     # The proof log is intact up to the interruption: the phase we interrupted is in it.
     assert marker in log
@@ -82,6 +72,23 @@ def test_signal_in_every_phase(images: object, tmp_path: Path, client: object, s
         ending = log.splitlines()[-15:]  # the final block
         said = f"[harness] reason         interrupted by {signame} during phase {shown}"
         assert any(line.startswith(said) for line in ending), ending
+
+
+def signal_row(case: str, run: object, env: dict[str, str], client: object, signame: str, timeout: float = 180) -> None:
+    """Send `signame` to the run's process group, as a terminal does; record the row once the run has
+    exited and nothing carries its project's label (SIGKILL: once the watchdog removed it).
+
+    Asserts nothing is left and the exit code is the signal's (-9: the killed process itself).
+    """
+    project = project_of(run)
+    sent = time.monotonic()
+    run.signal_group(SIGNALS[signame])
+    code = run.finish(timeout=timeout)
+    left, _ = wait_until_gone(client, project, WATCHDOG_DEADLINE if signame == "SIGKILL" else 0)
+    saw = watchdog_seen(env, project) if signame == "SIGKILL" else seen(run.output)
+    record(case, code, "none" if left.empty else left.describe(), time.monotonic() - sent, saw)
+    assert left.empty, f"{left.describe()}\n{run.output}"
+    assert code == (-9 if signame == "SIGKILL" else 128 + SIGNALS[signame]), run.output
 
 
 def watchdog_seen(env: dict[str, str], project: str) -> str:

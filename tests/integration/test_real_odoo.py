@@ -35,12 +35,10 @@ from tests.integration.conftest import (
     project_of,
     record,
     record_verdict,
-    seen,
     standin_env,
-    wait_until_gone,
     write_test_module,
 )
-from tests.integration.test_fault_matrix import watchdog_seen
+from tests.integration.test_fault_matrix import signal_row
 from tools.images import (
     ODOO_ALIAS,
     POSTGRES17_ALIAS,
@@ -434,19 +432,4 @@ def test_a_signal_during_real_odoo_tests_ends_clean(
     env = real_env(tmp_path)
     run = nox_run("fixture_slow", env)
     run.wait_for(": Starting TestItem.test_slow", timeout=600)
-    project = project_of(run)
-    sig = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}[signame]
-    sent = time.monotonic()
-    run.signal_group(sig)
-    code = run.finish(timeout=300)
-    left, _ = wait_until_gone(client, project, 60 if signame == "SIGKILL" else 0)
-    saw = seen(run.output) if signame != "SIGKILL" else watchdog_seen(env, project)
-    record(
-        f"{signame} during tests, real Odoo",
-        code,
-        "none" if left.empty else left.describe(),
-        time.monotonic() - sent,
-        saw,
-    )
-    assert left.empty, left.describe()
-    assert code == (-9 if signame == "SIGKILL" else 128 + sig), run.output
+    signal_row(f"{signame} during tests, real Odoo", run, env, client, signame, timeout=300)

@@ -22,7 +22,16 @@ import pytest
 from harness import engine, paths
 from harness.cleanup import owners_dir, process_start_time
 from harness.naming import project_name
-from tests.integration.conftest import PREFIX, ROOT, cli_run, config_from, project_of, record, seen, standin_env
+from tests.integration.conftest import (
+    PREFIX,
+    ROOT,
+    cli_run,
+    config_from,
+    record,
+    seen,
+    slow_run_in_its_tests,
+    standin_env,
+)
 from tests.integration.test_reap import start_db_only
 
 pytestmark = [
@@ -230,10 +239,7 @@ def test_a_live_run_of_another_user_hidden_by_hidepid_is_kept(images, tmp_path, 
     home = base / "peer-home"
     home.mkdir()
     os.chown(home, peer, peer)
-    env = standin_env(tmp_path)
-    run = cli_run("fixture_slow", env)
-    run.wait_for(": Starting Test")
-    project = project_of(run)
+    _, run, project = slow_run_in_its_tests(tmp_path)
     harness_pid = run.process.pid
     peer_env = {
         "PATH": "/usr/bin:/bin",

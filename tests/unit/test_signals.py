@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from harness.errors import Interrupted
-from harness.signals import HANDLED_SIGNALS, SignalGuard
+from harness.signals import HANDLED_SIGNALS, SignalGuard, killed_by_signal
 
 
 @pytest.fixture(autouse=True)
@@ -109,3 +109,10 @@ def test_outside_the_main_thread_the_guard_installs_nothing():
     thread.join(timeout=10)
     assert errors == []
     assert {sig: signal.getsignal(sig) for sig in HANDLED_SIGNALS} == before
+
+
+@pytest.mark.parametrize(
+    ("code", "killed"), [(137, True), (143, True), (-9, True), (1, False), (255, False), (0, False)]
+)
+def test_only_signal_codes_count_as_killed(code, killed):
+    assert killed_by_signal(code) is killed
