@@ -31,7 +31,7 @@ from harness import batch_report, github, proc
 from harness.batch_report import ModuleOutcome
 from harness.config import Config
 from harness.errors import SIGNAL_EXIT_CODES, ExitCode
-from harness.outcome import combined_exit_code  # noqa: F401 - the command's code, decided there
+from harness.outcome import combined_exit_code
 from harness.proof import ProofLog
 from harness.records import utc_stamp
 from harness.signals import HANDLED_SIGNALS, signal_name
@@ -323,6 +323,31 @@ def collect(batch: Batch, planned: Sequence[Job]) -> list[ModuleOutcome]:
     return [found[module] for job in planned for module in job.modules]
 
 
+def unexplained_exits(batch: Batch) -> list[str]:
+    """Jobs whose process ended with another code than their own modules' results add up to.
+
+    A job's process exits with the combined code of the results it wrote; when it does not (a
+    crash after the results were written, a child killed from outside) the rows alone would hide
+    it. Each such job is one line for the user, and the command is at least an environment error.
+    After a signal the children's codes are the signal's: nothing is compared.
+    """
+    if batch.received:
+        return []
+    problems = []
+    for label, job in batch.started.items():
+        code = batch.finished.get(label)
+        rows = job_outcomes(batch.folder / label, job)
+        if code is None or not rows:
+            continue  # no rows: collect() already gives each module a NO RESULT row with this code
+        expected = combined_exit_code(row.exit_code for row in rows)
+        if combined_exit_code([code]) != expected:
+            problems.append(
+                f"{label} ended with exit {code} where its modules' results add up to exit {expected}: "
+                f"see its output in {batch.folder / label / batch.config.log_file.name}"
+            )
+    return problems
+
+
 def run_batch(
     config: Config,
     selected: Sequence[tuple[str, str]],
@@ -353,10 +378,15 @@ def run_batch(
         batch.run()
         rows = collect(batch, planned)
         code = combined_exit_code(row.exit_code for row in rows)
+        problems = unexplained_exits(batch)
+        if problems:
+            code = combined_exit_code([code, ExitCode.ENVIRONMENT])
         seconds = time.monotonic() - started
         log.harness("=" * 64)
         for line in batch_report.table(rows):
             log.harness(line)
+        for problem in problems:
+            log.harness(f"ERROR: {problem}")
         junit = batch_report.merge_junit(rows, folder / "junit.xml")
         summary = batch_report.write_summary(
             rows,
@@ -367,6 +397,7 @@ def run_batch(
                 "jobs": workers,
                 "seconds": round(seconds, 3),
                 "started_at": utc_stamp(time.time() - seconds),
+                "problems": problems,
             },
         )
         log.harness(f"total          {seconds:.1f} s, exit {code}")

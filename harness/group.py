@@ -27,7 +27,7 @@ from harness.errors import EnvironmentProblem, ExitCode
 from harness.modules import check_module
 from harness.naming import project_name
 from harness.odoo_log import LogAnalyser, LogAnalysis
-from harness.outcome import Outcome, SignalSeen, decide, decide_member
+from harness.outcome import Outcome, SignalSeen, Stop, decide, decide_member
 from harness.records import PhaseTime, utc_stamp
 from harness.result import Counts, RunResult, failed_tests
 from harness.run import GuardedRun
@@ -168,25 +168,34 @@ class GroupRun(GuardedRun):
 
     # --- the results: one per module, written after the one teardown
 
-    def _publish(self, result: RunResult) -> None:
-        """Each module's junit.xml, result.json and final block; then the group's line."""
+    def _publish(self, result: RunResult) -> RunResult:
+        """Each module's junit.xml, result.json and final block; then the group's line. Returns the group's result."""
         for module in self.modules:
             run = next((r for r in self.runs if r.module == module), None)
             module_result, analysis, judgement, seconds = self._module_result(module, run, result)
-            self.results.append(module_result)
-            report.publish(
-                self.log,
-                module_result,
-                analysis=analysis,
-                judgement=judgement,
-                test_seconds=seconds,
-                secrets=self.secrets,
-                ci=self.ci,
+
+            def refused(problem: str, module: str = module, run: ModuleRun | None = run) -> RunResult:
+                # A report the disk did not take is this module's exit 3, as in its single run.
+                self.log.harness(f"ERROR: {problem}")
+                return self._module_result(module, run, result, write_problem=problem)[0]
+
+            self.results.append(
+                report.publish(
+                    self.log,
+                    module_result,
+                    analysis=analysis,
+                    judgement=judgement,
+                    test_seconds=seconds,
+                    secrets=self.secrets,
+                    ci=self.ci,
+                    on_write_error=refused,
+                )
             )
         self.log.harness(f"group {self.project}: {result.message or 'every module ran'} (exit {result.exit_code})")
+        return result
 
     def _module_result(
-        self, module: str, run: ModuleRun | None, group: RunResult
+        self, module: str, run: ModuleRun | None, group: RunResult, write_problem: str | None = None
     ) -> tuple[RunResult, LogAnalysis | None, Judgement | None, float]:
         """A module's RunResult: its own verdict once its test process ended, else how the group ended."""
         shared = [phase for phase in group.phases if phase.name not in ("database", "tests")]
@@ -208,6 +217,7 @@ class GroupRun(GuardedRun):
             counts=None if analysis is None else Counts.from_analysis(analysis),
             analysis=analysis,
             cleanup=group.cleanup,
+            stops=() if write_problem is None else (Stop(EnvironmentProblem(write_problem), "report"),),
         )
         result = RunResult(
             module=module,

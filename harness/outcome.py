@@ -153,15 +153,20 @@ def decide_member(
     counts: Counts | None = None,
     analysis: LogAnalysis | None = None,
     cleanup: CleanupReport | None = None,
+    stops: Sequence[Stop] = (),
 ) -> Outcome:
     """One module's outcome in a grouped run (harness.group): its own judgement once its tests ended.
 
-    A signal or an error after its judgement does not change what its tests said, except that a
-    leak of the one teardown fails a pass, as in a single run. A module never judged ends as the
-    group did (an environment error when the group itself ended well), saying where it stopped.
+    A signal or an error of the group after its judgement does not change what its tests said,
+    except that a leak of the one teardown fails a pass, as in a single run; `stops` are the
+    module's own (its reports the disk refused: exit 3, as in a single run). A module never
+    judged ends as the group did (an environment error when the group itself ended well),
+    saying where it stopped.
     """
     if judgement is not None:
-        return decide(judgement=judgement, cleanup=cleanup, summary=summary, counts=counts, analysis=analysis)
+        return decide(
+            judgement=judgement, stops=stops, cleanup=cleanup, summary=summary, counts=counts, analysis=analysis
+        )
     code = group.exit_code if group.exit_code != ExitCode.PASSED else ExitCode.ENVIRONMENT
     where = "during its tests" if started else "before its tests"
     return Outcome(code, headline(code), f"the group's run ended {where}: {group.message}")

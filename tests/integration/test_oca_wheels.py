@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from harness import proc
 from tests import oca_wheels
-from tests.integration.conftest import PREFIX, cli_run, project_of
+from tests.integration.conftest import PREFIX, Child, cli_run, project_of, wait_until_gone
 from tests.integration.test_real_odoo import CACHE_DIR, ensure_real_images, real_env
 from tools.images import ODOO_ALIAS, POSTGRES_ALIAS
 
@@ -113,3 +114,32 @@ def test_an_unresolvable_requirement_is_exit_3_naming_it_and_its_file(oca: dict[
     run = cli_run(MODULES[0], env)
     assert run.finish(timeout=TIMEOUT) == 3, run.output
     assert "hub-harness-no-such-package-" in run.output and f"{requirements}:2" in run.output
+
+
+def test_the_addons_in_one_command_give_their_single_verdicts(
+    oca: dict[str, Path], plain: dict, tmp_path: Path, client: object
+) -> None:
+    """`python -m harness run A B -j 1` (grouped: one environment, a database each; with `-j 2` the two
+    would run apart): every row is the module's plain-Odoo verdict and counts, and every job's
+    process ended with the code its results add up to."""
+    env = real_env(
+        tmp_path, oca["addons"], HARNESS_REQUIREMENTS=str(oca["requirements"]), HARNESS_DB_CACHE_DIR=str(CACHE_DIR)
+    )
+    run = Child([sys.executable, "-m", "harness", "run", *MODULES, "-j", "1"], env)
+    code = run.finish(timeout=TIMEOUT)
+    assert code == 0, run.output
+    assert "ERROR:" not in run.output, run.output
+    ends = [line for line in run.lines if line.startswith("[harness] end ")]
+    assert ends and all(line.endswith(": exit 0") for line in ends), ends
+    assert any("one environment for " in line for line in run.lines), run.output
+    summary = json.loads(next(Path(env["HARNESS_ARTEFACTS_DIR"]).glob("*batch-*/summary.json")).read_text())
+    assert summary["exit_code"] == 0 and summary["problems"] == []
+    for row in summary["modules"]:
+        plain_exit, (failed, errors, tests) = plain[row["module"]]
+        assert (row["exit_code"], row["failures"], row["errors"], row["tests"]) == (plain_exit, failed, errors, tests)
+    projects = {
+        line.split("[harness] project ", 1)[1].split(";", 1)[0] for line in run.lines if "[harness] project " in line
+    }
+    for project in projects:
+        left, _ = wait_until_gone(client, project, 10)
+        assert left.empty, left.describe()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from harness.batch import (
     fallback_jobs,
     last_seconds,
     plan_jobs,
+    unexplained_exits,
 )
 from harness.batch_report import ModuleOutcome, markdown, merge_junit, table
 from harness.config import Config
@@ -178,3 +180,25 @@ def test_jobs_start_longest_first_as_the_last_command_timed_them(tmp_path: Path)
     assert seconds == dict(rows)
     assert [job.label for job in by_expected_seconds(planned, seconds)] == ["group-d", "group-a", "f"]
     assert last_seconds(tmp_path / "none") == {}
+
+
+def test_a_job_that_exits_other_than_its_results_say_is_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    for label, module, code in (("group-a", "a", 0), ("group-a", "b", 0), ("c", "c", 5), ("d", "d", 1)):
+        path = folder / label / "p" / module / "result.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"module": module, "exit_code": code, "verdict": "x"}))
+    jobs = [Job("group-a", ("a", "b"), True), Job("c", ("c",), False), Job("d", ("d",), False)]
+    batch = Batch(Config(root=tmp_path), jobs, 1, folder, log=None)  # type: ignore[arg-type]
+    batch.started = {job.label: job for job in jobs}
+    # The group's process crashed after writing both results; c had no tests (5 adds up to 0); d failed.
+    batch.finished = {"group-a": 1, "c": 5, "d": 1}
+    problems = unexplained_exits(batch)
+    assert len(problems) == 1 and problems[0].startswith(
+        "group-a ended with exit 1 where its modules' results add up to exit 0"
+    )
+    batch.finished["group-a"] = 0
+    assert unexplained_exits(batch) == []
+    batch.finished["group-a"] = 1
+    batch.received.append(signal.SIGINT)  # after a signal the codes are the signal's
+    assert unexplained_exits(batch) == []
