@@ -143,6 +143,17 @@ class Batch:
         self.received: list[int] = []
         self.lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
         self.prefix = len(planned) > 1
+        self._outcomes: dict[str, list[ModuleOutcome]] = {}
+
+    def outcomes(self, label: str) -> list[ModuleOutcome]:
+        """The rows a started job's result.json files give, read once its process has ended.
+
+        Its fallback, the summary and the check of its exit code all read the same files: a
+        job's results are final when its process is gone, so they are read once.
+        """
+        if label not in self._outcomes:
+            self._outcomes[label] = job_outcomes(self.folder / label, self.started[label])
+        return self._outcomes[label]
 
     def run(self) -> None:
         """Start, follow and reap children until every job ended (or, after a signal, was never started)."""
@@ -246,7 +257,7 @@ class Batch:
 
     def _fall_back(self, job: Job) -> None:
         """Each member the group gave no verdict of its own runs again alone, before anything else starts."""
-        rows = {row.module: row for row in job_outcomes(self.folder / job.label, job)}
+        rows = {row.module: row for row in self.outcomes(job.label)}
         again = fallback_jobs(job, rows)
         for alone in again:
             row = rows.get(alone.modules[0])
@@ -308,7 +319,7 @@ def collect(batch: Batch, planned: Sequence[Job]) -> list[ModuleOutcome]:
     found: dict[str, ModuleOutcome] = {}
     # In start order: a module's run alone (a group's fallback) comes after its group and wins.
     for label, job in batch.started.items():
-        for row in job_outcomes(batch.folder / label, job):
+        for row in batch.outcomes(label):
             found[row.module] = row
         for module in job.modules:
             if module not in found:
@@ -334,9 +345,9 @@ def unexplained_exits(batch: Batch) -> list[str]:
     if batch.received:
         return []
     problems = []
-    for label, job in batch.started.items():
+    for label in batch.started:
         code = batch.finished.get(label)
-        rows = job_outcomes(batch.folder / label, job)
+        rows = batch.outcomes(label)
         if code is None or not rows:
             continue  # no rows: collect() already gives each module a NO RESULT row with this code
         expected = combined_exit_code(row.exit_code for row in rows)

@@ -209,11 +209,19 @@ def slow_run_in_its_tests(tmp_path: Path, **extra: str) -> tuple[dict[str, str],
     return env, run, project_of(run)
 
 
+PROJECT_MARK = "[harness] project "
+
+
+def projects_of(child: Child) -> list[str]:
+    """Every compose project a command announced (several for a command over several modules), sorted."""
+    return sorted({line.split(PROJECT_MARK, 1)[1].split(";", 1)[0] for line in child.lines if PROJECT_MARK in line})
+
+
 def project_of(child: Child) -> str:
     """The compose project a run announced."""
     for line in child.lines:
-        if "[harness] project " in line:
-            return line.split("[harness] project ", 1)[1].split(";", 1)[0]
+        if PROJECT_MARK in line:
+            return line.split(PROJECT_MARK, 1)[1].split(";", 1)[0]
     raise AssertionError("the run never announced its project:\n" + child.output)
 
 

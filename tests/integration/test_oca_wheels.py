@@ -19,7 +19,7 @@ import pytest
 
 from harness import proc
 from tests import oca_wheels
-from tests.integration.conftest import PREFIX, Child, cli_run, project_of, wait_until_gone
+from tests.integration.conftest import PREFIX, Child, cli_run, project_of, projects_of, wait_until_gone
 from tests.integration.test_real_odoo import CACHE_DIR, ensure_real_images, real_env
 from tools.images import ODOO_ALIAS, POSTGRES_ALIAS
 
@@ -137,9 +137,8 @@ def test_the_addons_in_one_command_give_their_single_verdicts(
     for row in summary["modules"]:
         plain_exit, (failed, errors, tests) = plain[row["module"]]
         assert (row["exit_code"], row["failures"], row["errors"], row["tests"]) == (plain_exit, failed, errors, tests)
-    projects = {
-        line.split("[harness] project ", 1)[1].split(";", 1)[0] for line in run.lines if "[harness] project " in line
-    }
+    projects = projects_of(run)
+    assert projects, run.output
     for project in projects:
         left, _ = wait_until_gone(client, project, 10)
         assert left.empty, left.describe()

@@ -20,7 +20,7 @@ import pytest
 
 from harness import engine
 from harness.naming import project_prefix
-from tests.integration.conftest import ADDONS, Child, standin_env, wait_until_gone
+from tests.integration.conftest import ADDONS, Child, projects_of, standin_env, wait_until_gone
 
 pytestmark = pytest.mark.integration
 
@@ -54,9 +54,7 @@ def interrupt_and_check(run: Child, client: object, prefix: str, environments: i
     """SIGINT to the group, then exit 130, INTERRUPTED in the summary, nothing of `prefix` on the engine."""
     run.signal_group(signal.SIGINT)
     code = run.finish(timeout=FINISH_TIMEOUT)
-    projects = sorted(
-        {line.split("[harness] project ", 1)[1].split(";", 1)[0] for line in run.lines if "[harness] project " in line}
-    )
+    projects = projects_of(run)
     assert len(projects) == environments, run.output
     for project in projects:
         left, _ = wait_until_gone(client, project, GONE_TIMEOUT)
